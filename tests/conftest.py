@@ -1,0 +1,33 @@
+"""Shared fixtures: run the installed ``ast`` command in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+AST = Path(sys.executable).parent / "ast"
+
+
+def run_ast(*args: str, env: dict[str, str] | None = None, check: bool = False,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the real console script, as a user would."""
+    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    proc = subprocess.run(
+        [str(AST), *args], capture_output=True, text=True, env=full_env, cwd=cwd or ROOT,
+        timeout=300,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"ast {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def ast_cmd():
+    if not AST.exists():
+        pytest.fail(f"the ast console script is not installed next to {sys.executable}; run ./setup.sh")
+    return run_ast

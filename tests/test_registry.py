@@ -1,0 +1,152 @@
+"""registry.toml: the bundled file, user overrides and validation errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from toolkit.errors import RegistryError, UnknownPluginError
+from toolkit.registry import (
+    ENV_VAR,
+    DatasetSpec,
+    ModelSpec,
+    bundled_registry_path,
+    load_registry,
+)
+
+
+def write(tmp_path: Path, text: str, name: str = "user.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_bundled_registry_has_the_named_datasets():
+    reg = load_registry(env=False)
+    assert {"folk", "chorales", "piano", "demo"} <= set(reg.datasets)
+    demo = reg.dataset("demo")
+    assert isinstance(demo, DatasetSpec)
+    assert [s.limit for s in demo.sources] == [50, 20]
+    # MSMD defaults
+    assert demo.spectrogram.fps == 20.0 and demo.spectrogram.bands_per_octave == 16
+    assert demo.render.page_width == 835
+    assert any(r.splits == ("test",) for r in demo.synthesis.renditions)
+    train_fonts = {r.soundfont for r in demo.synthesis.renditions if "train" in r.splits}
+    test_fonts = {r.soundfont for r in demo.synthesis.renditions if r.splits == ("test",)}
+    assert not train_fonts & test_fonts  # the test soundfont is kept out of training
+    assert reg.files[0] == bundled_registry_path()
+
+
+def test_specs_are_frozen():
+    demo = load_registry(env=False).dataset("demo")
+    with pytest.raises(AttributeError):
+        demo.name = "other"  # type: ignore[misc]
+
+
+def test_user_file_extends_and_overrides(tmp_path):
+    user = write(
+        tmp_path,
+        """
+        [datasets.demo]
+        description = "my demo"
+        sources = [{ path = "music21:bach/bwv66.6.mxl" }]
+        split = { train = 0.5, valid = 0.25, test = 0.25, seed = 3 }
+
+        [datasets.mine]
+        sources = [{ path = "/data/scores" }]
+        render = { renderer = "lilypond", qpm = 90 }
+
+        [models.tiny]
+        encoder = "cnn"
+        checkpoint = "models/tiny"
+        params = { dim = 32, dropout = 0.1 }
+        """,
+    )
+    reg = load_registry([user], env=False)
+    assert reg.dataset("demo").description == "my demo"
+    assert reg.dataset("demo").split.seed == 3
+    assert reg.dataset("demo").origin == user.resolve()
+    assert reg.dataset("mine").render.renderer == "lilypond"
+    assert reg.dataset("mine").render.qpm == 90.0  # TOML integer widened to float
+    assert "folk" in reg.datasets  # bundled entries stay
+    model = reg.model("tiny")
+    assert isinstance(model, ModelSpec)
+    assert model.params == {"dim": 32, "dropout": 0.1}
+    assert model.checkpoint_path == tmp_path.resolve() / "models" / "tiny"
+
+
+def test_environment_variable(tmp_path, monkeypatch):
+    a = write(tmp_path, '[models.a]\nencoder = "cnn"\ncheckpoint = "a"\n', "a.toml")
+    b = write(tmp_path, '[models.a]\nencoder = "attention"\ncheckpoint = "b"\n', "b.toml")
+    monkeypatch.setenv(ENV_VAR, f"{a}:{b}")
+    reg = load_registry()
+    assert reg.model("a").encoder == "attention"  # later file wins
+    assert reg.files[-2:] == (a, b)
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ('[datasets.x]\nsources = []\nrendrer = "verovio"\n',
+         r"user\.toml: \[datasets\.x\]: unknown key 'rendrer'"),
+        ('[datasets.x]\nsources = []\nrender = { renderr = "verovio" }\n',
+         r"\[datasets\.x\.render\]: unknown key 'renderr'; did you mean 'renderer'\?"),
+        ('[datasets.x]\ndescription = "no sources"\n',
+         r"user\.toml: \[datasets\.x\]: missing required key 'sources'"),
+        ('[datasets.x]\nsources = [{ limit = 3 }]\n',
+         r"\[datasets\.x\.sources\[0\]\]: missing required key 'path'"),
+        ('[datasets.x]\nsources = [{ path = "a", limit = "ten" }]\n',
+         r"key 'datasets\.x\.sources\[0\]\.limit': expected an integer, got str 'ten'"),
+        ('[datasets.x]\nsources = [{ path = "a", limit = true }]\n',
+         r"limit': expected an integer, got bool True"),
+        ('[datasets.x]\nsources = "music21:bach"\n',
+         r"key 'datasets\.x\.sources': expected an array"),
+        ('[datasets.x]\nsources = []\nspectrogram = { fps = "fast" }\n',
+         r"key 'datasets\.x\.spectrogram\.fps': expected a number"),
+        ('[datasets.x]\nsources = []\nsplit = { train = 0.9, valid = 0.1, test = 0.1 }\n',
+         r"\[datasets\.x\.split\]: split fractions must be >= 0 and sum to 1"),
+        ('[datasets.x]\nsources = []\nsynthesis = { renditions = [{ soundfont = "a", splits = ["tset"] }] }\n',
+         r"splits\[0\]': expected one of 'train' \| 'valid' \| 'test'"),
+        ('[models.m]\nencoder = "cnn"\n', r"\[models\.m\]: missing required key 'checkpoint'"),
+        ('[models.m]\nencoder = 3\ncheckpoint = "x"\n', r"key 'models\.m\.encoder': expected a string"),
+        ('[model.m]\nencoder = "cnn"\n', r"top level: unknown key 'model'; did you mean 'models'\?"),
+        ('schema = 2\n', r"this toolkit reads schema 1, got 2"),
+        ('[datasets.x\n', r"user\.toml: not valid TOML"),
+        ('datasets = 3\n', r"key 'datasets': expected a table of named entries"),
+    ],
+)
+def test_validation_errors_name_file_and_key(tmp_path, text, match):
+    path = write(tmp_path, text)
+    with pytest.raises(RegistryError, match=match):
+        load_registry([path], env=False)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(RegistryError, match=r"nope\.toml: registry file not found"):
+        load_registry([tmp_path / "nope.toml"], env=False)
+
+
+def test_unknown_entry_names_suggest():
+    reg = load_registry(env=False)
+    with pytest.raises(UnknownPluginError, match=r"unknown dataset 'chorale'; did you mean 'chorales'\?"):
+        reg.dataset("chorale")
+
+
+def test_cli_registry_list_json_with_user_file(tmp_path, ast_cmd):
+    user = write(tmp_path, '[models.tiny]\nencoder = "cnn"\ncheckpoint = "ckpt"\n')
+    out = ast_cmd("--registry", str(user), "registry", "list", "--json", check=True)
+    data = json.loads(out.stdout)
+    assert {d["name"] for d in data["datasets"]} >= {"folk", "chorales", "piano", "demo"}
+    tiny = next(m for m in data["models"] if m["name"] == "tiny")
+    assert tiny["file"] == str(user.resolve())
+    assert tiny["checkpoint_exists"] is False
+
+
+def test_cli_bad_registry_file_is_one_clear_error(tmp_path, ast_cmd):
+    user = write(tmp_path, '[datasets.x]\nsources = []\nsplit = { seed = "a" }\n')
+    out = ast_cmd("--registry", str(user), "registry", "list")
+    assert out.returncode == 1
+    assert f"{user}: key 'datasets.x.split.seed': expected an integer" in out.stderr
+    assert "Traceback" not in out.stderr

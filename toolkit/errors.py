@@ -1,0 +1,79 @@
+"""One error hierarchy for the whole toolkit.
+
+Every error the toolkit raises on purpose derives from :class:`ToolkitError`, so
+callers (and the CLI) can catch one class.  Messages name the bad value, the file
+it came from and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "ToolkitError",
+    "ParameterError",
+    "RegistryError",
+    "UnknownPluginError",
+    "PluginLoadError",
+    "PluginInterfaceError",
+    "IntegrityError",
+    "DuplicatePluginWarning",
+    "did_you_mean",
+]
+
+
+class ToolkitError(Exception):
+    """Root of every error raised by ``ast`` on purpose."""
+
+
+class ParameterError(ToolkitError, ValueError):
+    """A value passed at a public boundary is not allowed."""
+
+
+class RegistryError(ToolkitError):
+    """A ``registry.toml`` file is malformed: unknown key, missing field, wrong type."""
+
+
+class UnknownPluginError(ToolkitError, KeyError):
+    """No plugin of that name is registered in the group."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class PluginLoadError(ToolkitError):
+    """A registered plugin could not be imported."""
+
+
+class PluginInterfaceError(PluginLoadError):
+    """A registered plugin loaded, but does not implement its group's interface."""
+
+
+class IntegrityError(ToolkitError):
+    """Files on disk are missing, corrupt or incomplete."""
+
+
+class DuplicatePluginWarning(UserWarning):
+    """Two distributions register a plugin under the same name in one group."""
+
+
+def did_you_mean(name: str, known: Iterable[str], *, what: str = "name") -> str:
+    """Return ``"unknown <what> 'x'; did you mean 'y'? Known: a, b, c"``.
+
+    Parameters
+    ----------
+    name : str
+        The name the user gave.
+    known : iterable of str
+        Every allowed name.
+    what : str
+        What kind of name it is, for the message.
+    """
+    known = sorted(set(known))
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    msg = f"unknown {what} {name!r}"
+    if close:
+        msg += "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    msg += " Known: " + (", ".join(known) if known else "(none)")
+    return msg

@@ -1,0 +1,271 @@
+"""Plugin discovery: the ONE module of ``ast`` that touches entry points.
+
+Every capability of the toolkit is a plugin registered under an entry-point group
+in some distribution's ``pyproject.toml``; the toolkit's own plugins are declared
+in its own ``pyproject.toml`` exactly like a third party's::
+
+    [project.entry-points."ast.metrics"]
+    "ndcg@k" = "my_package.metrics:NDCGAtK"
+
+Discovery is lazy: :func:`discover` reads distribution metadata only and imports
+no plugin; :func:`load` imports one when it is used.  A name of the form
+``base@VALUE`` (``recall@10``) resolves to the plugin registered as ``base@k``
+and passes ``k=VALUE`` to its constructor.
+
+``entrypoints.get_group_named`` silently keeps the first of two plugins that share
+a name; here every entry point is read with ``get_group_all`` and a duplicate
+raises a :class:`~toolkit.errors.DuplicatePluginWarning` naming both
+distributions (the one found first on ``sys.path`` is used, as an import would).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import entrypoints
+
+from . import interfaces
+from .errors import (
+    DuplicatePluginWarning,
+    ParameterError,
+    PluginInterfaceError,
+    PluginLoadError,
+    UnknownPluginError,
+    did_you_mean,
+)
+
+__all__ = [
+    "GROUPS",
+    "PluginInfo",
+    "PluginStatus",
+    "discover",
+    "names",
+    "get",
+    "load",
+    "create",
+    "check",
+    "refresh",
+]
+
+#: short group name -> (entry-point group, interface every plugin must implement)
+GROUPS: dict[str, tuple[str, type]] = {
+    "renderers": ("ast.renderers", interfaces.Renderer),
+    "synthesizers": ("ast.synthesizers", interfaces.Synthesizer),
+    "datasets": ("ast.datasets", interfaces.Dataset),
+    "encoders": ("ast.encoders", interfaces.Encoder),
+    "matchers": ("ast.matchers", interfaces.Matcher),
+    "metrics": ("ast.metrics", interfaces.Metric),
+}
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """What the metadata says about one plugin; nothing is imported.
+
+    Attributes
+    ----------
+    group : str
+        Short group name, e.g. ``"metrics"``.
+    name : str
+        Registered name, e.g. ``"recall@k"``.
+    target : str
+        ``"module:object"`` the entry point points at.
+    distribution : str
+        The distribution that registers it, e.g. ``"ast-toolkit"``.
+    version : str
+        That distribution's version.
+    shadows : tuple of str
+        Other distributions registering the same name (ignored in favour of this one).
+    """
+
+    group: str
+    name: str
+    target: str
+    distribution: str
+    version: str
+    shadows: tuple[str, ...] = ()
+
+    @property
+    def entry_point_group(self) -> str:
+        return GROUPS[self.group][0]
+
+
+@dataclass(frozen=True)
+class PluginStatus:
+    """Result of :func:`check`: ``ok`` or broken with a reason."""
+
+    info: PluginInfo
+    ok: bool
+    reason: str = ""
+
+
+_cache: dict[str, list[PluginInfo]] = {}
+_PARAM_NAME = re.compile(r"^(?P<base>[^@]+)@(?P<value>[^@]+)$")
+
+
+def _normalise_distribution(name: str) -> str:
+    # entrypoints reports the on-disk spelling (ast_toolkit); show the PEP 503 one.
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _check_group(group: str) -> str:
+    if group not in GROUPS:
+        raise ParameterError(did_you_mean(group, GROUPS, what="plugin group"))
+    return group
+
+
+def refresh() -> None:
+    """Forget what was discovered, e.g. after a ``pip install`` in this process."""
+    _cache.clear()
+
+
+def _discover_group(group: str) -> list[PluginInfo]:
+    if group in _cache:
+        return _cache[group]
+    ep_group = GROUPS[group][0]
+    first: dict[str, PluginInfo] = {}
+    others: dict[str, list[str]] = {}
+    for ep in entrypoints.get_group_all(ep_group):
+        dist = _normalise_distribution(ep.distro.name) if ep.distro else "(unknown)"
+        version = (ep.distro.version or "") if ep.distro else ""
+        target = ep.module_name + (f":{ep.object_name}" if ep.object_name else "")
+        if ep.name in first:
+            if first[ep.name].distribution != dist:
+                others.setdefault(ep.name, []).append(f"{dist} ({target})")
+            continue
+        first[ep.name] = PluginInfo(group, ep.name, target, dist, version)
+    infos = []
+    for name, info in sorted(first.items()):
+        if name in others:
+            info = PluginInfo(
+                info.group, info.name, info.target, info.distribution, info.version,
+                tuple(others[name]),
+            )
+            warnings.warn(
+                f"plugin {name!r} in {ep_group} is registered by more than one "
+                f"distribution: {info.distribution} ({info.target}) and "
+                + ", ".join(others[name])
+                + f"; using the one from {info.distribution}",
+                DuplicatePluginWarning,
+                stacklevel=3,
+            )
+        infos.append(info)
+    _cache[group] = infos
+    return infos
+
+
+def discover(group: str | None = None) -> list[PluginInfo]:
+    """List registered plugins without importing any of them.
+
+    Parameters
+    ----------
+    group : str or None
+        A short group name (see :data:`GROUPS`); None lists every group.
+
+    Returns
+    -------
+    list of PluginInfo
+        Sorted by group, then name.
+    """
+    groups = [_check_group(group)] if group else list(GROUPS)
+    return [info for g in groups for info in _discover_group(g)]
+
+
+def names(group: str) -> list[str]:
+    """Registered names in ``group``, sorted."""
+    return [info.name for info in discover(group)]
+
+
+def _resolve(group: str, name: str) -> tuple[PluginInfo, dict[str, Any]]:
+    """Find the plugin for ``name``; ``base@VALUE`` maps to ``base@k`` with ``k=VALUE``."""
+    infos = {info.name: info for info in discover(group)}
+    if name in infos:
+        return infos[name], {}
+    m = _PARAM_NAME.match(name)
+    if m and f"{m['base']}@k" in infos:
+        value = m["value"]
+        try:
+            k = int(value)
+        except ValueError:
+            raise ParameterError(
+                f"{group[:-1]} {name!r}: the value after '@' must be an integer, got {value!r}"
+            ) from None
+        return infos[f"{m['base']}@k"], {"k": k}
+    raise UnknownPluginError(did_you_mean(name, infos, what=f"{group[:-1]} plugin"))
+
+
+def get(group: str, name: str) -> PluginInfo:
+    """Metadata of the plugin ``name`` in ``group``; raises :class:`UnknownPluginError`."""
+    return _resolve(_check_group(group), name)[0]
+
+
+def _load_info(info: PluginInfo) -> type:
+    interface = GROUPS[info.group][1]
+    module, _, obj_path = info.target.partition(":")
+    try:
+        ep = entrypoints.EntryPoint(info.name, module, obj_path or None)
+        obj = ep.load()
+    except (Exception, SystemExit) as exc:  # any import-time failure: broken plugin
+        raise PluginLoadError(
+            f"{info.group[:-1]} plugin {info.name!r} from {info.distribution} "
+            f"({info.target}) failed to import: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not (inspect.isclass(obj) and issubclass(obj, interface)):
+        raise PluginInterfaceError(
+            f"{info.group[:-1]} plugin {info.name!r} from {info.distribution} "
+            f"({info.target}) is not a subclass of {interface.__module__}."
+            f"{interface.__qualname__}"
+        )
+    if inspect.isabstract(obj):
+        missing = ", ".join(sorted(obj.__abstractmethods__))
+        raise PluginInterfaceError(
+            f"{info.group[:-1]} plugin {info.name!r} from {info.distribution} "
+            f"({info.target}) does not implement {interface.__qualname__}: missing {missing}"
+        )
+    return obj
+
+
+def load(group: str, name: str) -> type:
+    """Import and return the plugin class registered as ``name`` in ``group``.
+
+    Raises
+    ------
+    UnknownPluginError
+        No such name (the message lists the known names and close matches).
+    PluginLoadError
+        The plugin failed to import.
+    PluginInterfaceError
+        It imported but is not a concrete implementation of the group's interface.
+    """
+    return _load_info(get(group, name))
+
+
+def create(group: str, name: str, /, **kwargs: Any) -> Any:
+    """Instantiate a plugin; keyword arguments that are None are dropped.
+
+    Dropping None lets CLI options that were not given fall back to the plugin's own
+    defaults instead of overriding them.
+    """
+    info, implied = _resolve(_check_group(group), name)
+    cls = _load_info(info)
+    options = {k: v for k, v in {**implied, **kwargs}.items() if v is not None}
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        raise ParameterError(f"{group[:-1]} plugin {name!r}: bad options {options}: {exc}") from exc
+
+
+def check(info: PluginInfo) -> PluginStatus:
+    """Import ``info``'s plugin and check its interface; never raises for a broken plugin."""
+    try:
+        _load_info(info)
+    except PluginInterfaceError as exc:
+        return PluginStatus(info, False, str(exc).split(f"({info.target}) ", 1)[-1])
+    except PluginLoadError as exc:
+        cause = exc.__cause__
+        return PluginStatus(info, False, f"{type(cause).__name__}: {cause}")
+    return PluginStatus(info, True)
