@@ -217,6 +217,188 @@ def registry_list(ctx: click.Context, as_json: bool) -> None:
     console.print("[dim]registry files: " + ", ".join(str(f) for f in reg.files) + "[/]")
 
 
+# --- data ---------------------------------------------------------------------
+
+#: Exit status of `ast data render` when some pieces failed (the rest is built).
+EXIT_PIECES_FAILED = 3
+
+
+@cli.group("data", cls=AstGroup)
+def data_group() -> None:
+    """Render aligned audio–sheet-music datasets from score corpora and inspect them."""
+
+
+@data_group.command("render")
+@click.argument("name_or_source")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
+              help="Dataset folder; re-running with the same folder resumes.")
+@click.option("--renderer", "-r", metavar="NAME",
+              help="Renderer plugin (verovio, lilypond, ...); default: the dataset's.")
+@click.option("--soundfont", "soundfonts", multiple=True, metavar="SF",
+              help="Soundfont name or .sf2/.sf3 path (repeatable). With --soundfont or "
+              "--tempo, every piece gets one rendition per (soundfont, tempo), in every "
+              "split; otherwise the dataset's renditions (MSMD-like: three training "
+              "renditions, tempo 0.9–1.1, and a test soundfont kept out of training).")
+@click.option("--tempo", "tempos", multiple=True, type=float, metavar="FACTOR",
+              help="Tempo factor (repeatable), > 1 is faster.")
+@click.option("--workers", "-j", default=2, show_default=True, type=int,
+              help="Pieces rendered in parallel (processes).")
+@click.option("--limit", "-n", type=int, help="Render at most N pieces, taken evenly from every source.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def data_render(ctx: click.Context, name_or_source: str, out: str, renderer: str | None,
+                soundfonts: tuple[str, ...], tempos: tuple[float, ...], workers: int,
+                limit: int | None, as_json: bool) -> None:
+    """Engrave, perform, synthesize and align a dataset.
+
+    NAME_OR_SOURCE is a dataset of registry.toml (`ast registry list`: folk,
+    chorales, piano, demo) or a source: `music21:<glob>` of music21's corpus
+    (music21:essenFolksong/*.abc, music21:bach/bwv*) or a local score file,
+    folder or glob (MusicXML, MXL, ABC, Humdrum kern, MEI).
+
+    Finished pieces are skipped when a run is repeated; a run killed half-way
+    leaves no piece that looks finished.  A score that cannot be rendered is
+    reported (piece, file, reason) in DIR/failures.json and the run goes on;
+    the exit status is then 3.
+    """
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    from .build import dataset_spec, render_dataset
+
+    spec = dataset_spec(_registry(ctx), name_or_source, renderer=renderer,
+                        soundfonts=soundfonts, tempos=tempos)
+    plugins.get("renderers", spec.render.renderer)  # unknown names fail before any work
+    plugins.get("synthesizers", spec.synthesis.synthesizer)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("[red]{task.fields[failed]} failed"), TimeElapsedColumn(),
+        TextColumn("ETA"), TimeRemainingColumn(), console=err_console,
+        disable=as_json,
+    )
+    task = None
+
+    def update(event: str, done: int, failed: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            task = progress.add_task(f"render {spec.name}", total=total, failed=0)
+        progress.update(task, completed=done + failed, failed=failed)
+
+    with progress:
+        report = render_dataset(spec, out, workers=workers, limit=limit, progress=update)
+    summary = {
+        "dataset": spec.name, "out": str(report.out), "built": len(report.built),
+        "skipped": len(report.skipped), "failed": [f.__dict__ for f in report.failed],
+        "seconds": round(report.seconds, 2),
+    }
+    if as_json:
+        _print_json(summary)
+    else:
+        console.print(
+            f"[green]{len(report.built)} built[/], {len(report.skipped)} already complete, "
+            f"[{'red' if report.failed else 'green'}]{len(report.failed)} failed[/] "
+            f"in {report.seconds:.1f} s → {report.out}"
+        )
+        if report.failed:
+            table = Table(title=f"failed pieces (also in {report.out / 'failures.json'})")
+            for col in ("piece", "file", "reason"):
+                table.add_column(col, overflow="fold")
+            for f in report.failed:
+                table.add_row(f.piece, f.file, f.reason)
+            console.print(table)
+    if report.failed:
+        ctx.exit(EXIT_PIECES_FAILED)
+
+
+def _open_dataset(path: str):
+    return plugins.create("datasets", "rendered", root=path)
+
+
+@data_group.command("show")
+@click.argument("dataset_dir", type=click.Path(file_okay=False))
+@click.argument("piece")
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False),
+              help="PNG file to write.")
+@click.option("--page", default=1, show_default=True, type=int, help="Page number (from 1).")
+@click.option("--rendition", help="Rendition folder name; default: the first.")
+def data_show(dataset_dir: str, piece: str, out: str, page: int, rendition: str | None) -> None:
+    """Draw a page with its note-head and system boxes beside the aligned spectrogram.
+
+    PIECE is a piece id (`ast data stats DIR --pieces` lists them) or its
+    0-based position in the sorted list.  Note heads are coloured by when they
+    are played, and each onset is a dot of the same colour on the played pitch,
+    so the alignment can be checked by eye.
+    """
+    from .figures import alignment_figure
+
+    ds = _open_dataset(dataset_dir)
+    ids = ds.piece_ids()
+    if piece.isdigit() and piece not in ids:
+        if int(piece) >= len(ids):
+            raise click.BadParameter(f"the dataset has {len(ids)} pieces (0..{len(ids) - 1})",
+                                     param_hint="PIECE")
+        piece = ids[int(piece)]
+    path = alignment_figure(ds, piece, out, page=page - 1, rendition=rendition)
+    console.print(f"{piece} → {path}")
+
+
+@data_group.command("stats")
+@click.argument("dataset_dir", type=click.Path(file_okay=False))
+@click.option("--pieces", "list_pieces", is_flag=True, help="Also list the piece ids per split.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def data_stats(dataset_dir: str, list_pieces: bool, as_json: bool) -> None:
+    """Pieces, pages, pairs and hours of audio per split."""
+    from .build import dataset_stats, iter_pieces
+    from pathlib import Path
+
+    stats = dataset_stats(dataset_dir)
+    failures_file = Path(dataset_dir) / "failures.json"
+    failures = json.loads(failures_file.read_text()) if failures_file.is_file() else []
+    pieces = {}
+    if list_pieces:
+        for e in iter_pieces(Path(dataset_dir)):
+            pieces.setdefault(e["split"], []).append(e["id"])
+    if as_json:
+        _print_json({"dataset": dataset_dir, "splits": stats, "failed": failures,
+                     **({"pieces": pieces} if list_pieces else {})})
+        return
+    table = Table(title=f"{dataset_dir}")
+    for col in ("split", "pieces", "pages", "note heads", "renditions", "pairs", "hours of audio"):
+        table.add_column(col, justify="left" if col == "split" else "right")
+    for split, row in stats.items():
+        style = "bold" if split == "all" else None
+        table.add_row(split, f"{row['pieces']:,}", f"{row['pages']:,}", f"{row['noteheads']:,}",
+                      f"{row['renditions']:,}", f"{row['pairs']:,}", f"{row['hours']:.2f}",
+                      style=style)
+    console.print(table)
+    if failures:
+        console.print(f"[yellow]{len(failures)} pieces failed to render (see {failures_file})[/]")
+    for split, ids in pieces.items():
+        console.print(f"[bold]{split}[/] ({len(ids)}): " + ", ".join(ids))
+
+
+@data_group.command("validate")
+@click.argument("dataset_dir", type=click.Path(file_okay=False))
+def data_validate(dataset_dir: str) -> None:
+    """Check every file against its checksum; list missing and corrupt files.
+
+    Exit status 1 when anything is missing or corrupt.
+    """
+    from .build import validate_dataset
+
+    missing, corrupt = validate_dataset(dataset_dir)
+    for rel in missing:
+        console.print(f"[red]missing[/] {rel}")
+    for rel in corrupt:
+        console.print(f"[red]corrupt[/] {rel}")
+    if missing or corrupt:
+        raise click.ClickException(
+            f"{dataset_dir}: {len(missing)} missing and {len(corrupt)} corrupt files; "
+            "re-render the pieces concerned (delete their folders and rerun `ast data render`)"
+        )
+    console.print(f"[green]{dataset_dir}: every file matches its checksum[/]")
+
+
 # --- eval ---------------------------------------------------------------------
 
 

@@ -1,0 +1,246 @@
+"""`ast data render|show|stats|validate` and the `rendered` Dataset plugin, on real pieces."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from toolkit import plugins
+from toolkit.build import dataset_spec, plan_dataset, render_dataset, validate_dataset
+from toolkit.errors import IntegrityError, ToolkitError, UnknownPluginError
+from toolkit.registry import load_registry
+
+from conftest import AST
+
+#: Four folk tunes, one rendition each (the quick soundfont): a real dataset in seconds.
+SOURCE = "music21:essenFolksong/altdeu10.abc"
+OPTS = ["--limit", "4", "--soundfont", "TimGM6mb", "--workers", "2"]
+
+
+@pytest.fixture(scope="module")
+def folk(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("data") / "folk"
+    proc = subprocess.run([str(AST), "data", "render", SOURCE, "--out", str(out), *OPTS],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out
+
+
+def test_render_writes_a_complete_valid_dataset(folk):
+    manifest = json.loads((folk / "manifest.json").read_text())
+    assert len(manifest["pieces"]) == 4
+    assert {p["split"] for p in manifest["pieces"]} == {"train", "valid", "test"}
+    assert (folk / ".complete").is_file()
+    assert json.loads((folk / "failures.json").read_text()) == []
+    for p in manifest["pieces"]:
+        folder = folk / p["folder"]
+        assert (folder / ".complete").is_file()
+        assert (folder / "page_000.png").is_file()
+        [rendition] = list((folder / "renditions").iterdir())
+        meta = json.loads((rendition / "rendition.json").read_text())
+        spec = np.load(rendition / "spectrogram.npy")
+        assert spec.shape == (92, meta["n_frames"])
+        assert abs(meta["n_frames"] / 20.0 - meta["duration"]) < 0.1
+        frames = [e[4] for e in meta["events"]]
+        assert frames == sorted(frames) and frames[-1] < spec.shape[1]
+    assert validate_dataset(folk) == ([], [])
+
+
+def test_split_is_deterministic():
+    spec = dataset_spec(load_registry(), "demo")
+    a = {p.source.id: p.split for p in plan_dataset(spec)}
+    b = {p.source.id: p.split for p in plan_dataset(spec)}
+    assert a == b
+    assert len(a) == 70  # 50 folk tunes + 20 chorales
+    assert set(a.values()) == {"train", "valid", "test"}
+    # the test split gets the soundfont kept out of training
+    for p in plan_dataset(spec):
+        fonts = {r.soundfont for r in p.renditions}
+        assert ("MuseScore_General" in fonts) == (p.split == "test")
+
+
+def test_second_run_skips_finished_pieces(folk, ast_cmd):
+    proc = ast_cmd("data", "render", SOURCE, "--out", str(folk), *OPTS, "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["built"] == 0 and report["skipped"] == 4
+
+
+def test_other_settings_in_the_same_folder_are_refused(folk, ast_cmd):
+    proc = ast_cmd("data", "render", SOURCE, "--out", str(folk), "--limit", "4", "--tempo", "1.2")
+    assert proc.returncode == 1
+    assert "other settings" in proc.stderr
+
+
+def test_validate_reports_missing_and_corrupt_files(folk, tmp_path, ast_cmd):
+    copy = tmp_path / "copy"
+    shutil.copytree(folk, copy)
+    pieces = sorted((copy / "pieces").iterdir())
+    (pieces[0] / "page_000.png").unlink()
+    spec_file = next((pieces[1] / "renditions").glob("*/spectrogram.npy"))
+    data = bytearray(spec_file.read_bytes())
+    data[-1] ^= 0xFF
+    spec_file.write_bytes(bytes(data))
+    missing, corrupt = validate_dataset(copy)
+    assert missing == [f"pieces/{pieces[0].name}/page_000.png"]
+    assert corrupt == [spec_file.relative_to(copy).as_posix()]
+    proc = ast_cmd("data", "validate", str(copy))
+    assert proc.returncode == 1
+    assert "page_000.png" in proc.stdout and "spectrogram.npy" in proc.stdout
+
+
+def test_stats_counts_pairs_and_hours(folk, ast_cmd):
+    proc = ast_cmd("data", "stats", str(folk), "--json")
+    stats = json.loads(proc.stdout)["splits"]
+    ds = plugins.create("datasets", "rendered", root=folk)
+    for split in ("train", "valid", "test"):
+        assert stats[split]["pieces"] == len(ds.piece_ids(split))
+        assert stats[split]["pairs"] == len(ds.pair_index(split))
+    assert 0 < stats["all"]["hours"] < 1
+
+
+def test_pairs_are_msmd_windows_centred_on_the_note(folk):
+    ds = plugins.create("datasets", "rendered", root=folk)
+    pairs = list(ds.pairs("train"))
+    assert len(pairs) == len(ds.pair_index("train")) > 50
+    for pair in pairs[:60]:
+        assert pair.sheet.shape == (160, 200) and pair.sheet.dtype == np.float32
+        assert pair.audio.shape == (92, 42)
+        assert 0.0 <= pair.sheet.min() and pair.sheet.max() <= 1.0
+        # the window is centred on the note head horizontally and on its system
+        # vertically: the head's box, moved into the window, is full of ink
+        score = ds.score(pair.piece)
+        _, page, system, x0, y0, x1, y1, _ = next(h for h in score["noteheads"] if h[0] == pair.notehead)
+        sy0, sy1 = score["systems"][system][3], score["systems"][system][5]
+        top = round((sy0 + sy1) / 2) - 80
+        w = (x1 - x0) / 2
+        head = pair.sheet[int(y0 - top) + 2:int(y1 - top) - 1, int(100 - w) + 2:int(100 + w) - 1]
+        assert head.mean() > 0.3, pair.notehead  # hollow heads too
+        # audio excerpt: the onset frame sits at the centre, with energy after it
+        assert pair.audio[:, 21:24].sum() > 0
+    long = plugins.create("datasets", "rendered", root=folk, audio_context=168)
+    assert next(iter(long.pairs("train"))).audio.shape == (92, 168)
+
+
+def test_unrolled_strip_lets_windows_cross_system_ends(folk):
+    ds = plugins.create("datasets", "rendered", root=folk)
+    piece = max(ds.piece_ids(), key=lambda p: len(ds.score(p)["systems"]))
+    strip = ds.strip(piece)
+    assert len(strip.system_offsets) >= 2
+    end = strip.system_offsets[1]
+    window = ds.sheet_window(piece, end)
+    # both halves hold staff ink: the end of system 0 and the start of system 1
+    assert window[:, :90].mean() > 0.01 and window[:, 110:].mean() > 0.01
+    page, system, x = strip.to_page(end + 5)
+    assert system == 1
+
+
+def test_sequence_covers_the_whole_piece(folk):
+    ds = plugins.create("datasets", "rendered", root=folk)
+    piece = ds.piece_ids("test")[0]
+    seq = ds.sequence(piece)
+    n_frames = ds.rendition(piece, ds.renditions(piece)[0]).spectrogram.shape[1]
+    assert seq.audio.shape[1:] == (92, 42)
+    assert seq.audio.shape[0] == len(range(21, n_frames, 10))
+    assert np.all(np.diff(seq.audio_times) > 0)
+    assert seq.sheet.shape[1:] == (160, 200)
+    assert seq.sheet_positions.shape == (seq.sheet.shape[0], 3)
+    systems = seq.sheet_positions[:, 1]
+    assert np.all(np.diff(systems) >= 0) and systems[-1] == len(ds.score(piece)["systems"]) - 1
+
+
+def test_show_draws_the_alignment_picture(folk, tmp_path, ast_cmd):
+    from PIL import Image
+
+    out = tmp_path / "show.png"
+    proc = ast_cmd("data", "show", str(folk), "0", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    image = Image.open(out)
+    assert image.size[0] > 1000 and image.size[1] > 500
+    assert not list(tmp_path.glob("*.tmp*"))
+    proc = ast_cmd("data", "show", str(folk), "no-such-piece", "--out", str(out))
+    assert proc.returncode == 1 and "unknown piece" in proc.stderr
+
+
+def test_unknown_dataset_or_plugin_names_close_matches(ast_cmd, tmp_path):
+    proc = ast_cmd("data", "render", "chorale", "--out", str(tmp_path / "x"))
+    assert proc.returncode == 1 and "did you mean" in proc.stderr and "chorales" in proc.stderr
+    proc = ast_cmd("data", "render", "demo", "--renderer", "verovi", "--out", str(tmp_path / "x"))
+    assert proc.returncode == 1 and "verovio" in proc.stderr
+    with pytest.raises(UnknownPluginError):
+        dataset_spec(load_registry(), "folks")
+
+
+def test_incomplete_dataset_is_refused(tmp_path):
+    (tmp_path / "manifest.json").write_text("{}")
+    with pytest.raises(IntegrityError, match="not a complete dataset"):
+        plugins.create("datasets", "rendered", root=tmp_path)
+
+
+def test_corrupt_and_unsupported_scores_are_reported_and_skipped(tmp_path, ast_cmd):
+    from music21 import corpus
+
+    scores = tmp_path / "scores"
+    scores.mkdir()
+    shutil.copy(corpus.getWork("bach/bwv66.6"), scores / "good.mxl")
+    (scores / "corrupt.xml").write_text("<?xml version='1.0'?><score-partwise><part")
+    (scores / "empty.abc").write_text("X:1\nT:nothing\nK:C\n")
+    out = tmp_path / "out"
+    proc = ast_cmd("data", "render", str(scores), "--out", str(out), "--soundfont", "TimGM6mb",
+                   "--workers", "1", "--json")
+    assert proc.returncode == 3, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["built"] == 1
+    failed = {Path(f["file"]).name: f["reason"] for f in report["failed"]}
+    assert set(failed) == {"corrupt.xml", "empty.abc"}
+    assert all(failed.values())
+    assert json.loads((out / "failures.json").read_text()) == report["failed"]
+    ds = plugins.create("datasets", "rendered", root=out)
+    assert ds.piece_ids() == ["local/scores/good.mxl"]
+
+
+def test_killed_run_resumes_to_a_complete_dataset(tmp_path):
+    """Kill `ast data render` mid-piece: nothing half-written looks complete; a rerun finishes."""
+    out = tmp_path / "killed"
+    args = [str(AST), "data", "render", SOURCE, "--out", str(out), "--limit", "6",
+            "--soundfont", "TimGM6mb", "--tempo", "0.5", "--workers", "1"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        pieces = out / "pieces"
+        # wait until one piece is finished and the next one is being written
+        while time.time() < deadline:
+            done = [p for p in pieces.glob("*") if (p / ".complete").exists()] if pieces.exists() else []
+            partial = list(pieces.glob(".partial-*")) if pieces.exists() else []
+            if done and partial and any(partial[0].rglob("*.png")):
+                break
+            time.sleep(0.02)
+        else:
+            pytest.fail("the render never got going")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not (out / ".complete").exists()
+    with pytest.raises(IntegrityError):
+        plugins.create("datasets", "rendered", root=out)
+    finished_before = {p.name for p in (out / "pieces").iterdir() if (p / ".complete").exists()}
+    assert finished_before
+
+    result = subprocess.run([*args, "--json"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["skipped"] == len(finished_before)
+    assert report["built"] == 6 - len(finished_before)
+    assert not list((out / "pieces").glob(".partial-*"))
+    assert validate_dataset(out) == ([], [])
+    assert len(plugins.create("datasets", "rendered", root=out).piece_ids()) == 6
