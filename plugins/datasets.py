@@ -131,7 +131,9 @@ class RenderedDataset(Dataset):
         except KeyError:
             from toolkit.errors import did_you_mean, UnknownPluginError
 
-            raise UnknownPluginError(did_you_mean(piece, self._entries, what="piece")) from None
+            raise UnknownPluginError(did_you_mean(
+                piece, self._entries, what="piece", max_known=10,
+                hint=f"`ast data stats {self.root} --pieces`")) from None
 
     def folder(self, piece: str) -> Path:
         return self.root / self._entry(piece)["folder"]

@@ -71,8 +71,7 @@ def find_soundfont(name: str) -> Path:
     if name.lower() in lower:
         return lower[name.lower()]
     raise ParameterError(
-        f"soundfont {name!r} not found{did_you_mean(name, found)}; installed: "
-        f"{', '.join(sorted(found)) or 'none'}. Install the Debian packages with "
+        did_you_mean(name, found, what="soundfont") + ". Install the Debian packages with "
         "`apt-get install fluid-soundfont-gm timgm6mb-soundfont musescore-general-soundfont` "
         "(./setup.sh does), or give a path to an .sf2/.sf3 file"
     )
@@ -117,6 +116,9 @@ class FluidSynthesizer(Synthesizer):
                 ) from None
             self._synth = fluidsynth.Synth(gain=self.gain, samplerate=float(self.sample_rate))
         return self._synth
+
+    def check_soundfont(self, soundfont: str) -> None:
+        find_soundfont(soundfont)
 
     def _select(self, soundfont: str) -> None:
         synth = self._get_synth()

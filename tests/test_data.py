@@ -178,6 +178,9 @@ def test_unknown_dataset_or_plugin_names_close_matches(ast_cmd, tmp_path):
     assert proc.returncode == 1 and "verovio" in proc.stderr
     with pytest.raises(UnknownPluginError):
         dataset_spec(load_registry(), "folks")
+    proc = ast_cmd("data", "render", SOURCE, "--soundfont", "FluidR3", "--out", str(tmp_path / "y"))
+    assert proc.returncode == 1 and "did you mean 'FluidR3_GM'" in proc.stderr
+    assert not (tmp_path / "y").exists()  # failed before any work
 
 
 def test_incomplete_dataset_is_refused(tmp_path):

@@ -339,9 +339,12 @@ def render_dataset(
     t0 = time.perf_counter()
     out = Path(out)
     pieces_dir = out / "pieces"
-    pieces_dir.mkdir(parents=True, exist_ok=True)
     if workers < 1:
         raise ParameterError(f"--workers must be >= 1, got {workers}")
+    _, synth = _make_plugins(spec)  # unknown plugins or soundfonts fail before any work
+    for font in sorted({r.soundfont for r in spec.synthesis.renditions}):
+        synth.check_soundfont(font)
+    pieces_dir.mkdir(parents=True, exist_ok=True)
     previous = out / "dataset.json"
     if previous.is_file():
         old = json.loads(previous.read_text())

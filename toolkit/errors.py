@@ -58,7 +58,8 @@ class DuplicatePluginWarning(UserWarning):
     """Two distributions register a plugin under the same name in one group."""
 
 
-def did_you_mean(name: str, known: Iterable[str], *, what: str = "name") -> str:
+def did_you_mean(name: str, known: Iterable[str], *, what: str = "name", max_known: int = 30,
+                 hint: str = "") -> str:
     """Return ``"unknown <what> 'x'; did you mean 'y'? Known: a, b, c"``.
 
     Parameters
@@ -69,11 +70,18 @@ def did_you_mean(name: str, known: Iterable[str], *, what: str = "name") -> str:
         Every allowed name.
     what : str
         What kind of name it is, for the message.
+    max_known : int
+        Longer lists are not printed in full; ``hint`` says where to see them.
+    hint : str
+        How to list every known name, e.g. ``"`ast data stats DIR --pieces`"``.
     """
     known = sorted(set(known))
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
     msg = f"unknown {what} {name!r}"
     if close:
         msg += "; did you mean " + " or ".join(repr(c) for c in close) + "?"
-    msg += " Known: " + (", ".join(known) if known else "(none)")
+    if len(known) <= max_known:
+        msg += " Known: " + (", ".join(known) if known else "(none)")
+    else:
+        msg += f" ({len(known)} known" + (f"; {hint} lists them" if hint else "") + ")"
     return msg

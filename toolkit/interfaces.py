@@ -75,6 +75,13 @@ class Synthesizer(ABC):
             Mono audio at :attr:`sample_rate`, in [-1, 1].
         """
 
+    def check_soundfont(self, soundfont: str) -> None:
+        """Raise a :class:`~toolkit.errors.ToolkitError` if ``soundfont`` cannot be used.
+
+        Called once per soundfont before a long run, so a typo fails at once
+        rather than on every piece.  The default accepts everything.
+        """
+
 
 class Dataset(ABC):
     """A collection of rendered pieces with train / valid / test splits."""
