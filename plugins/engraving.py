@@ -137,7 +137,8 @@ def rasterize_svg(svg: str, width: int) -> np.ndarray:
     from PIL import Image
 
     try:
-        png = resvg_py.svg_to_bytes(svg_string=svg, width=int(width), background="#ffffff",
+        # dpi: LilyPond sizes pages in mm, which resvg_py cannot resolve at its default of 0
+        png = resvg_py.svg_to_bytes(svg_string=svg, width=int(width), background="#ffffff", dpi=96.0,
                                     skip_system_fonts=True)
     except ValueError as exc:
         raise ParameterError(f"cannot rasterise the engraved page: {exc}") from None

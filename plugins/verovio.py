@@ -89,6 +89,8 @@ class VerovioRenderer(Renderer):
         if n_pages < 1:
             raise ParameterError(f"{score.path}: Verovio engraved no page")
 
+        # the timemap first: it also makes getMIDIValuesForElement answer pitches
+        timemap = tk.renderToTimemap({"includeRests": False, "includeMeasures": False})
         pages, noteheads, systems = [], [], []
         for p in range(n_pages):
             svg = tk.renderToSVG(p + 1)
@@ -97,7 +99,7 @@ class VerovioRenderer(Renderer):
         if not noteheads:
             raise ParameterError(f"{score.path}: Verovio engraved no note heads")
 
-        events = self._events(tk, {n.id for n in noteheads}, qpm)
+        events = self._events(tk, timemap, {n.id for n in noteheads}, qpm)
         return RenderedScore(
             pages=pages,
             noteheads=noteheads,
@@ -144,9 +146,8 @@ class VerovioRenderer(Renderer):
 
     # --- timemap -----------------------------------------------------------------
 
-    def _events(self, tk, known: set[str], qpm: float | None) -> list[NoteEvent]:
+    def _events(self, tk, timemap: list, known: set[str], qpm: float | None) -> list[NoteEvent]:
         """Performed notes from the timemap, ties merged, repeats mapped back."""
-        timemap = tk.renderToTimemap({"includeRests": False, "includeMeasures": False})
         # The timemap starts a tied continuation note like any other: merge it
         # into the note its tie starts from (tie end -> tie start, from the MEI).
         tie_start = {}

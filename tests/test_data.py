@@ -247,3 +247,16 @@ def test_killed_run_resumes_to_a_complete_dataset(tmp_path):
     assert not list((out / "pieces").glob(".partial-*"))
     assert validate_dataset(out) == ([], [])
     assert len(plugins.create("datasets", "rendered", root=out).piece_ids()) == 6
+
+
+@pytest.mark.parametrize("renderer", plugins.names("renderers"))
+def test_every_renderer_builds_a_dataset_with_the_same_contract(renderer, tmp_path, ast_cmd):
+    out = tmp_path / renderer
+    proc = ast_cmd("data", "render", SOURCE, "--out", str(out), "--limit", "2",
+                   "--soundfont", "TimGM6mb", "--renderer", renderer, "--workers", "1")
+    assert proc.returncode == 0, proc.stderr
+    ds = plugins.create("datasets", "rendered", root=out)
+    assert ds.spec["render"]["renderer"] == renderer
+    pair = next(iter(ds.pairs(ds.SPLITS[0] if ds.piece_ids("train") else "test")))
+    assert pair.sheet.shape == (160, 200) and pair.audio.shape == (92, 42)
+    assert validate_dataset(out) == ([], [])
