@@ -1,7 +1,7 @@
 """Helpers shared by the renderer plugins: reading a score, rasterising SVG.
 
 Both engravers read the score through music21 so that they see the same notes:
-one tune of a multi-tune ABC file, lyrics removed, and more than two staves (a
+one tune of a multi-tune ABC file, lyrics and chord symbols removed, and more than two staves (a
 four-part chorale) reduced to two staves of two voices each, like a piano score.
 """
 
@@ -62,6 +62,9 @@ def load_score(source: ScoreSource, *, max_staves: int = 2):
         parsed = score
     for n in parsed.recurse().notes:
         n.lyrics = []
+    # chord symbols are text above the staff, not notes (music21 counts them as chords)
+    for symbol in list(parsed.recurse().getElementsByClass(music21.harmony.Harmony)):
+        symbol.activeSite.remove(symbol)
     parts = list(parsed.parts)
     if len(parts) > max_staves:
         allocation = -(-len(parts) // max_staves)
