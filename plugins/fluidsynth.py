@@ -15,7 +15,9 @@ consecutive messages.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -108,7 +110,10 @@ class FluidSynthesizer(Synthesizer):
     def _get_synth(self):
         if self._synth is None:
             try:
-                import fluidsynth
+                # pyfluidsynth prints where it found the library when $CI is set;
+                # keep stdout clean for --json output
+                with contextlib.redirect_stdout(io.StringIO()):
+                    import fluidsynth
             except (ImportError, OSError) as exc:
                 raise ParameterError(
                     f"cannot load FluidSynth ({exc}); install Debian's libfluidsynth3 "
