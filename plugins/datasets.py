@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.build import iter_pieces, validate_dataset
-from toolkit.errors import IntegrityError, ParameterError
+from toolkit.errors import IntegrityError, ParameterError, UnknownPluginError, did_you_mean
 from toolkit.interfaces import Dataset
 from toolkit.types import PieceSequence, SnippetPair
 
@@ -129,8 +129,6 @@ class RenderedDataset(Dataset):
         try:
             return self._entries[piece]
         except KeyError:
-            from toolkit.errors import did_you_mean, UnknownPluginError
-
             raise UnknownPluginError(did_you_mean(
                 piece, self._entries, what="piece", max_known=10,
                 hint=f"`ast data stats {self.root} --pieces`")) from None
@@ -275,7 +273,7 @@ class RenderedDataset(Dataset):
         strip = self.strip(piece)
         xs = np.arange(self.sheet_shape[1] // 2, max(strip.image.shape[1], 1), sheet_hop)
         sheet = np.stack([self.sheet_window(piece, x) for x in xs])
-        positions = np.array([self.strip(piece).to_page(x) for x in xs], dtype=np.float32)
+        positions = np.array([strip.to_page(x) for x in xs], dtype=np.float32)
         names = self.renditions(piece)
         if not names:
             raise IntegrityError(f"{self.folder(piece)}: no renditions")

@@ -79,8 +79,6 @@ class VerovioRenderer(Renderer):
         return tk
 
     def render(self, score: ScoreSource, *, qpm: float | None = None) -> RenderedScore:
-        import verovio
-
         parsed, xml = score_to_musicxml(score, max_staves=self.max_staves)
         tk = self._toolkit()
         if not tk.loadData(xml):
@@ -107,7 +105,7 @@ class VerovioRenderer(Renderer):
             events=events,
             meta={
                 "renderer": "verovio",
-                "version": verovio.toolkit().getVersion(),
+                "version": tk.getVersion(),
                 "qpm": qpm if qpm is not None else (score_qpm(parsed) or 120.0),
                 "staff_space_px": self.staff_space,
                 "notated_notes": len(noteheads),

@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,8 +14,8 @@ import numpy as np
 import pytest
 
 from toolkit import plugins
-from toolkit.build import dataset_spec, plan_dataset, render_dataset, validate_dataset
-from toolkit.errors import IntegrityError, ToolkitError, UnknownPluginError
+from toolkit.build import dataset_spec, plan_dataset, validate_dataset
+from toolkit.errors import IntegrityError, UnknownPluginError
 from toolkit.registry import load_registry
 
 from conftest import AST

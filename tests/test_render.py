@@ -8,7 +8,6 @@ other renderers on the same piece.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -42,7 +42,7 @@ import numpy as np
 
 from . import __version__, plugins
 from .errors import IntegrityError, ParameterError
-from .registry import DatasetSpec, Registry, RenderSpec, RenditionSpec, SourceSpec, SynthesisSpec
+from .registry import DatasetSpec, Registry, RenditionSpec, SourceSpec
 from .sources import expand_source, piece_slug, select
 from .types import RenderedScore, ScoreSource
 

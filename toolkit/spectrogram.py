@@ -17,13 +17,14 @@ bin frequencies.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import ParameterError
 
-__all__ = ["log_filterbank", "bin_frequencies", "spectrogram", "n_bins", "frame_times", "SEED001"]
+__all__ = ["log_filterbank", "bin_frequencies", "spectrogram", "n_bins", "SEED001"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ def _log_frequencies(bands_per_octave: int, fmin: float, fmax: float, fref: floa
     return freqs[(freqs >= fmin) & (freqs <= fmax)]
 
 
+@functools.lru_cache(maxsize=16)
 def log_filterbank(
     sample_rate: int = 22050,
     frame_size: int = 2048,
@@ -59,8 +61,9 @@ def log_filterbank(
 
     Returns
     -------
-    np.ndarray [shape=(n_bins, frame_size // 2)], float32
-        Each row is one area-normalised triangular filter over the FFT bins.
+    np.ndarray [shape=(n_bins, frame_size // 2)], float32, read-only
+        Each row is one area-normalised triangular filter over the FFT bins
+        (cached: built once per setting, not once per recording).
     """
     import librosa
 
@@ -82,7 +85,9 @@ def log_filterbank(
         f[start:centre] = np.linspace(0, 1, rise, endpoint=False)
         f[centre:stop] = np.linspace(1, 0, stop - centre, endpoint=False)
         filters.append(f / f.sum())
-    return np.asarray(filters, dtype=np.float32)
+    out = np.asarray(filters, dtype=np.float32)
+    out.flags.writeable = False  # cached and shared
+    return out
 
 
 def bin_frequencies(sample_rate: int = 22050, frame_size: int = 2048, bands_per_octave: int = 16,
@@ -98,11 +103,6 @@ def bin_frequencies(sample_rate: int = 22050, frame_size: int = 2048, bands_per_
 def n_bins(**kwargs) -> int:
     """Number of frequency bins :func:`spectrogram` returns for these settings."""
     return log_filterbank(**kwargs).shape[0]
-
-
-def frame_times(n_frames: int, fps: float) -> np.ndarray:
-    """Seconds at the centre of each frame."""
-    return np.arange(n_frames) / float(fps)
 
 
 def spectrogram(
