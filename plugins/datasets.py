@@ -24,7 +24,7 @@ from toolkit.errors import IntegrityError, ParameterError, UnknownPluginError, d
 from toolkit.interfaces import Dataset
 from toolkit.types import PieceSequence, SnippetPair
 
-__all__ = ["RenderedDataset", "Strip", "Rendition"]
+__all__ = ["RenderedDataset", "Strip", "Rendition", "PairTable"]
 
 #: Margin (pixels) kept left and right of each system when unrolling.
 SYSTEM_MARGIN = 10
@@ -36,8 +36,9 @@ class Strip:
 
     Attributes
     ----------
-    image : np.ndarray [shape=(height, width)], float32
-        Ink in [0, 1] (1 = black).
+    image : np.ndarray [shape=(height, width)], float16
+        Ink in [0, 1] (1 = black); float16 halves the memory of a training run
+        that keeps every strip of a large dataset in memory.
     system_offsets : np.ndarray [shape=(n_systems,)], int
         Column of the strip where each system's crop starts.
     system_x0 : np.ndarray [shape=(n_systems,)], int
@@ -67,11 +68,44 @@ class Rendition:
     name: str
     soundfont: str
     tempo: float
-    spectrogram: np.ndarray  # [n_bins, n_frames] float32
+    spectrogram: np.ndarray  # [n_bins, n_frames] float16, as stored
     onsets: np.ndarray  # [n_events] seconds
     frames: np.ndarray  # [n_events] int
     noteheads: tuple[str, ...]  # [n_events]
     pitches: np.ndarray  # [n_events]
+
+
+@dataclass(frozen=True)
+class PairTable:
+    """The training / evaluation pairs of a split: one per distinct onset of a piece.
+
+    Notes sounding together (a chord, the voices of a chorale) share one onset
+    and one sheet window, so they are one pair, not several identical ones.
+
+    Attributes
+    ----------
+    pieces : tuple of str [n_pairs]
+    events : np.ndarray [shape=(n_pairs,)], int
+        Index of the onset's first event in every rendition of the piece.
+    x : np.ndarray [shape=(n_pairs,)], float
+        Strip column of the sheet window's centre (mean of the onset's note heads).
+    sheet_id : np.ndarray [shape=(n_pairs,)], int
+        Pairs with the same sheet window (a repeated passage played twice) share
+        an id: for retrieval they are each other's correct answers.
+    """
+
+    pieces: tuple[str, ...]
+    events: np.ndarray
+    x: np.ndarray
+    sheet_id: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def take(self, index: np.ndarray) -> PairTable:
+        index = np.asarray(index)
+        return PairTable(tuple(self.pieces[i] for i in index), self.events[index],
+                         self.x[index], self.sheet_id[index])
 
 
 def window(array: np.ndarray, centre: int, width: int) -> np.ndarray:
@@ -138,7 +172,7 @@ class RenderedDataset(Dataset):
 
     # -- per-piece data (cached) -------------------------------------------------------
 
-    @functools.lru_cache(maxsize=64)
+    @functools.lru_cache(maxsize=16384)
     def score(self, piece: str) -> dict:
         """The piece's ``score.json``: pages, note heads, systems, events."""
         path = self.folder(piece) / "score.json"
@@ -157,7 +191,7 @@ class RenderedDataset(Dataset):
         except OSError as exc:
             raise IntegrityError(f"{path}: cannot read image: {exc}") from None
 
-    @functools.lru_cache(maxsize=64)
+    @functools.lru_cache(maxsize=16384)
     def strip(self, piece: str) -> Strip:
         """The piece's systems unrolled into one band of the window's height."""
         score = self.score(piece)
@@ -183,9 +217,10 @@ class RenderedDataset(Dataset):
             offset += band.shape[1]
         if not bands:
             raise IntegrityError(f"{self.folder(piece)}: the score has no systems")
-        return Strip(np.concatenate(bands, axis=1), np.array(offsets), np.array(x0s),
-                     np.array(spages))
+        return Strip(np.concatenate(bands, axis=1).astype(np.float16), np.array(offsets),
+                     np.array(x0s), np.array(spages))
 
+    @functools.lru_cache(maxsize=16384)
     def notehead_strip_x(self, piece: str) -> dict[str, float]:
         """Strip column of each note head's centre."""
         strip = self.strip(piece)
@@ -196,15 +231,19 @@ class RenderedDataset(Dataset):
 
     def renditions(self, piece: str) -> list[str]:
         """Names of the piece's renditions."""
-        rdir = self.folder(piece) / "renditions"
-        return sorted(p.name for p in rdir.iterdir() if p.is_dir())
+        return list(self._renditions(piece))
 
-    @functools.lru_cache(maxsize=128)
+    @functools.lru_cache(maxsize=16384)
+    def _renditions(self, piece: str) -> tuple[str, ...]:
+        rdir = self.folder(piece) / "renditions"
+        return tuple(sorted(p.name for p in rdir.iterdir() if p.is_dir()))
+
+    @functools.lru_cache(maxsize=65536)
     def rendition(self, piece: str, name: str) -> Rendition:
         rdir = self.folder(piece) / "renditions" / name
         try:
             meta = json.loads((rdir / "rendition.json").read_text())
-            spec = np.load(rdir / "spectrogram.npy").astype(np.float32)
+            spec = np.load(rdir / "spectrogram.npy").astype(np.float16, copy=False)
         except (OSError, ValueError) as exc:
             raise IntegrityError(f"{rdir}: cannot read rendition: {exc}") from None
         ev = meta["events"]
@@ -247,6 +286,86 @@ class RenderedDataset(Dataset):
             self.audio_window(piece, rendition, int(r.frames[event])),
             piece, nid, float(r.onsets[event]),
         )
+
+    def pair_table(self, split: str) -> PairTable:
+        """One pair per distinct onset of every piece of ``split`` (see :class:`PairTable`)."""
+        pieces, events, xs, ids = [], [], [], []
+        sheet_ids: dict[tuple[str, int], int] = {}
+        for piece in self.piece_ids(split):
+            names = self.renditions(piece)
+            if not names:
+                continue
+            head_x = self.notehead_strip_x(piece)
+            r = self.rendition(piece, names[0])
+            groups: dict[int, list[int]] = {}
+            for i, (nid, onset) in enumerate(zip(r.noteheads, r.onsets)):
+                if nid in head_x:
+                    groups.setdefault(int(round(onset * 1000)), []).append(i)
+            for _, idx in sorted(groups.items()):
+                x = float(np.mean([head_x[r.noteheads[i]] for i in idx]))
+                key = (piece, int(round(x)))
+                pieces.append(piece)
+                events.append(idx[0])
+                xs.append(x)
+                ids.append(sheet_ids.setdefault(key, len(sheet_ids)))
+        return PairTable(tuple(pieces), np.array(events, dtype=np.int64),
+                         np.array(xs, dtype=np.float64), np.array(ids, dtype=np.int64))
+
+    def batch(self, table: PairTable, index: np.ndarray | None = None, *,
+              rng: np.random.Generator | None = None, audio_jitter: int = 0,
+              rendition: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Sheet windows and spectrogram excerpts of some pairs of a :class:`PairTable`.
+
+        Parameters
+        ----------
+        table : PairTable
+        index : np.ndarray [shape=(n,)], int or None
+            Rows of ``table``; None takes every row.
+        rng : np.random.Generator or None
+            With a generator, each pair gets a random rendition of its piece
+            (soundfont × tempo) and its onset frame moves by up to ``audio_jitter``
+            frames; without one, the result is deterministic (``rendition``, or each
+            piece's first rendition).
+        audio_jitter : int
+            Largest onset shift in frames (augmentation).
+
+        Returns
+        -------
+        sheets : np.ndarray [shape=(n, height, width)], float32
+        audio : np.ndarray [shape=(n, n_bins, audio_context)], float32
+        """
+        index = np.arange(len(table)) if index is None else np.asarray(index)
+        h, w = self.sheet_shape
+        sheets = np.zeros((len(index), h, w), dtype=np.float32)
+        audio = None
+        for k, row in enumerate(index):
+            piece, event = table.pieces[row], int(table.events[row])
+            sheets[k] = self.sheet_window(piece, table.x[row])
+            names = self._renditions(piece)
+            if rng is not None:
+                name = names[int(rng.integers(len(names)))]
+            else:
+                name = rendition if rendition in names else names[0]
+            r = self.rendition(piece, name)
+            frame = int(r.frames[min(event, len(r.frames) - 1)])
+            if rng is not None and audio_jitter:
+                frame += int(rng.integers(-audio_jitter, audio_jitter + 1))
+            excerpt = window(r.spectrogram, frame, self.audio_context)
+            if audio is None:
+                audio = np.zeros((len(index),) + excerpt.shape, dtype=np.float32)
+            audio[k] = excerpt
+        if audio is None:
+            audio = np.zeros((0, 0, self.audio_context), dtype=np.float32)
+        return sheets, audio
+
+    @functools.cached_property
+    def spectrogram_bins(self) -> int:
+        """Bins of the dataset's spectrograms."""
+        for piece in self.piece_ids():
+            names = self.renditions(piece)
+            if names:
+                return int(self.rendition(piece, names[0]).spectrogram.shape[0])
+        raise IntegrityError(f"{self.root}: no renditions")
 
     def pairs(self, split: str, **options) -> Iterator[SnippetPair]:
         """Every aligned pair of ``split``, piece by piece, one per performed onset."""

@@ -31,3 +31,17 @@ def ast_cmd():
     if not AST.exists():
         pytest.fail(f"the ast console script is not installed next to {sys.executable}; run ./setup.sh")
     return run_ast
+
+
+@pytest.fixture(scope="session")
+def tunes(tmp_path_factory) -> Path:
+    """Twelve real folk tunes, two renditions each, in every split: for training tests."""
+    out = tmp_path_factory.mktemp("data") / "tunes"
+    proc = subprocess.run(
+        [str(AST), "data", "render", "music21:essenFolksong/altdeu10.abc", "--out", str(out),
+         "--limit", "12", "--soundfont", "TimGM6mb", "--tempo", "1.0", "--tempo", "1.15",
+         "--workers", "2"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out

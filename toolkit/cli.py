@@ -6,6 +6,7 @@ import json
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -399,6 +400,168 @@ def data_validate(dataset_dir: str) -> None:
     console.print(f"[green]{dataset_dir}: every file matches its checksum[/]")
 
 
+# --- fit -----------------------------------------------------------------------
+
+
+def _params(pairs: Sequence[str]) -> dict[str, Any]:
+    from .nn import parse_param
+
+    return dict(parse_param(p) for p in pairs)
+
+
+@cli.command("fit", cls=click.Command)
+@click.option("--dataset", "-d", "dataset", required=True, metavar="NAME|DIR",
+              help="A rendered dataset folder, or a registry dataset rendered to "
+              "$AST_DATA/NAME (default data/NAME).")
+@click.option("--encoder", "-e", default="cnn", show_default=True, metavar="NAME",
+              help="Encoder plugin: cnn, attention, timm, dcca (`ast plugins list encoders`).")
+@click.option("--loss", "-l", "objective", default="ranking", show_default=True, metavar="NAME",
+              help="Objective plugin: ranking, cca (CCA layer + ranking), dcca, infonce.")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
+              help="Model folder to write (config.json, weights.pt, log.jsonl).")
+@click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE",
+              help="Encoder hyper-parameter (repeatable), e.g. audio_context=168, "
+              "filters=[16,32,64,64].")
+@click.option("--loss-param", "loss_params", multiple=True, metavar="KEY=VALUE",
+              help="Objective parameter (repeatable), e.g. margin=0.5, direction=a2s, temperature=0.1.")
+@click.option("--context", type=int, metavar="FRAMES",
+              help="Audio excerpt length in frames (shortcut for --param audio_context=...).")
+@click.option("--sheet-backbone", metavar="TIMM_NAME", help="timm encoder: sheet pathway architecture.")
+@click.option("--audio-backbone", metavar="TIMM_NAME", help="timm encoder: audio pathway architecture.")
+@click.option("--epochs", type=int, help="Most epochs.  [default: 100]")
+@click.option("--epoch-samples", type=int, help="Pairs per epoch.  [default: 10000]")
+@click.option("--batch-size", type=int, help="Pairs per batch.  [default: 100]")
+@click.option("--lr", type=float, help="Adam learning rate.  [default: 0.002]")
+@click.option("--patience", type=int, help="Epochs without a better validation MRR before a "
+              "refinement round.  [default: 10]")
+@click.option("--refinements", type=int, help="Rounds that reload the best weights and halve "
+              "the learning rate.  [default: 2]")
+@click.option("--seed", type=int, help="Random seed.  [default: 0]")
+@click.option("--val-candidates", type=int, help="Validation pairs per epoch.  [default: 1000]")
+@click.option("--no-augment", is_flag=True, help="No sheet shift/scale, onset jitter or random renditions.")
+@click.option("--time-limit", type=float, metavar="MINUTES",
+              help="Stop training after this long and finish the model normally.")
+@click.option("--device", default="auto", show_default=True,
+              help="auto (CUDA when present, else CPU), cpu, cuda, cuda:N.")
+@click.option("--no-amp", is_flag=True, help="No mixed precision on the GPU.")
+@click.option("--resume", is_flag=True, help="Continue the unfinished run in --out.")
+@click.option("--exist-ok", is_flag=True,
+              help="If --out already holds a finished model, report it and do not train again.")
+@click.option("--register", "register_name", metavar="NAME",
+              help="Add the model to a registry file as NAME (see --registry-file).")
+@click.option("--registry-file", default="ast-registry.toml", show_default=True,
+              type=click.Path(dir_okay=False),
+              help="The registry file --register writes; read it with `ast --registry FILE`.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def fit_command(ctx: click.Context, dataset: str, encoder: str, objective: str, out: str,
+                params: tuple[str, ...], loss_params: tuple[str, ...], context: int | None,
+                sheet_backbone: str | None, audio_backbone: str | None, epochs: int | None,
+                epoch_samples: int | None, batch_size: int | None, lr: float | None,
+                patience: int | None, refinements: int | None, seed: int | None,
+                val_candidates: int | None, no_augment: bool, time_limit: float | None,
+                device: str, no_amp: bool, resume: bool, exist_ok: bool,
+                register_name: str | None, registry_file: str, as_json: bool) -> None:
+    """Train an encoder on aligned sheet/audio snippet pairs of a rendered dataset.
+
+    Seed 003's recipe by default: Adam (lr 2e-3, batches of 100), epochs of
+    10,000 sampled pairs, validation R@1 / MRR (audio -> sheet) after each
+    epoch, early stopping, then refinement rounds at half the learning rate.
+    Every epoch is checkpointed; an interrupted run continues with --resume.
+
+    \b
+    Examples:
+      ast fit -d demo -e attention --epochs 4 --epoch-samples 3000 -o models/demo-att
+      ast fit -d chorales -e cnn --loss cca -o models/chorales-cnn-cca
+      ast fit -d folk-dcca -e dcca --loss dcca -o models/folk-dcca
+      ast fit -d chorales -e timm --sheet-backbone resnet18 -o models/chorales-r18
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .models import register_model, resolve_dataset_dir
+    from .training import fit, fit_config
+
+    registry = _registry(ctx)
+    root = resolve_dataset_dir(dataset, registry)
+    plugins.get("encoders", encoder)
+    plugins.get("objectives", objective)
+    p = _params(params)
+    for key, value in (("audio_context", context), ("sheet_backbone", sheet_backbone),
+                       ("audio_backbone", audio_backbone)):
+        if value is not None:
+            p[key] = value
+    cfg = fit_config(max_epochs=epochs, epoch_samples=epoch_samples, batch_size=batch_size,
+                     lr=lr, patience=patience, refinements=refinements, seed=seed,
+                     val_candidates=val_candidates, augment=False if no_augment else None,
+                     time_limit=time_limit, device=device, amp=False if no_amp else None)
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(),
+                        TextColumn("{task.fields[best]}"), console=err_console, disable=as_json)
+    task = None
+    best = ""
+
+    def say(event: str, info: dict[str, Any]) -> None:
+        nonlocal task, best
+        if event == "start":
+            progress.console.print(
+                f"training [bold]{encoder}[/] with [bold]{objective}[/] on {root}: "
+                f"{info['train_pairs']} training pairs, {info['valid_pairs']} validation "
+                f"pairs, {info['parameters']:,} parameters, device {info['device']}"
+                + (" (bfloat16)" if info["amp"] else ""))
+        elif event == "resume":
+            progress.console.print(f"resuming after epoch {info['epoch']}")
+        elif event == "batch":
+            if task is None:
+                task = progress.add_task("", total=info["total"], loss="", best=best)
+            progress.update(task, description=f"epoch {info['epoch']}", completed=info["done"],
+                            total=info["total"], loss=f"{info['loss']:.4f}", best=best)
+        elif event == "epoch":
+            best = f"best MRR {info['best_mrr']:.3f} (epoch {info['best_epoch']})"
+            progress.console.print(
+                f"epoch {info['epoch']:3d}  loss {info['loss'] if info['loss'] is None else round(info['loss'], 4)}"
+                f"  valid R@1 {info['valid_r1']:.3f}  MRR {info['valid_mrr']:.3f}"
+                f"{'  [green]best[/]' if info['best'] else ''}  {info['pairs_per_s']:.0f} pairs/s")
+        elif event == "refine":
+            progress.console.print(f"refinement {info['round']}: best weights, lr {info['lr']:g}")
+        elif event == "refit":
+            progress.console.print(f"refitting the CCA projection on {info['samples']} training pairs")
+
+    if exist_ok and (Path(out) / "config.json").exists():
+        from .nn import read_model_config
+
+        done = read_model_config(out)
+        if (done["encoder"], done.get("objective")) != (encoder, objective):
+            raise click.ClickException(
+                f"{out} holds a {done['encoder']} model trained with {done.get('objective')}, "
+                f"not {encoder} with {objective}")
+        train = done.get("training", {})
+        console.print(f"{out} already holds a finished {encoder} model "
+                      f"({train.get('epochs')} epochs, valid MRR "
+                      f"{train.get('valid', {}).get('mrr', float('nan')):.3f}); not training again")
+        return
+    with progress:
+        result = fit(root, out, encoder=encoder, params=p, objective=objective,
+                     objective_params=_params(loss_params), config=cfg, resume=resume,
+                     dataset_name=dataset if not Path(dataset).is_dir() else Path(dataset).name,
+                     progress=say)
+    registered = None
+    if register_name:
+        registered = str(register_model(registry_file, register_name, result.out))
+    summary = {"out": str(result.out), "epochs": result.epochs, "best_epoch": result.best_epoch,
+               "stopped": result.stopped, "seconds": round(result.seconds, 1),
+               "valid": result.valid, "registered": registered}
+    if as_json:
+        _print_json(summary)
+        return
+    console.print(f"[green]model written to {result.out}[/]: {result.epochs} epochs "
+                  f"({result.stopped}), best epoch {result.best_epoch}, valid R@1 "
+                  f"{result.valid['r1']:.3f}, MRR {result.valid['mrr']:.3f}, "
+                  f"{result.seconds / 60:.1f} min")
+    if registered:
+        console.print(f"registered as {register_name!r} in {registered} "
+                      f"(use `ast --registry {registered} ...` or ${ENV_VAR})")
+
+
 # --- eval ---------------------------------------------------------------------
 
 
@@ -435,6 +598,96 @@ def eval_scores(file: str, metric_names: str, as_json: bool) -> None:
     for name, value in values.items():
         table.add_row(name, f"{value:.4f}")
     console.print(table)
+
+
+@eval_group.command("snippets")
+@click.option("--model", "-m", "model", required=True, metavar="NAME|DIR",
+              help="A model folder (from `ast fit`) or a registered model name.")
+@click.option("--dataset", "-d", metavar="NAME|DIR",
+              help="Rendered dataset; default: the one the model was trained on.")
+@click.option("--split", default="test", show_default=True, type=click.Choice(["train", "valid", "test"]))
+@click.option("--candidates", "-n", default=2000, show_default=True, type=int,
+              help="Pairs taken evenly over the split; each query ranks all of them "
+              "(2,000 / 10,000 as seed 003, 16,000 as seed 001).")
+@click.option("--direction", default="both", show_default=True,
+              type=click.Choice(["a2s", "s2a", "both"]),
+              help="a2s: audio query -> sheet snippets; s2a: sheet query -> audio.")
+@click.option("--metric", "metric_names", default=",".join(
+              ("recall@1", "recall@5", "recall@10", "recall@25", "mrr", "median-rank", "mean-rank")),
+              show_default=True, help="Comma-separated metric plugins.")
+@click.option("--figure", type=click.Path(dir_okay=False),
+              help="PNG: one audio query with its top-ranked sheet snippets "
+              "(and, for attention models, the attention over the spectrogram).")
+@click.option("--query", "query_index", default=0, show_default=True, type=int,
+              help="Which candidate is the --figure's query (0-based).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def eval_snippets(ctx: click.Context, model: str, dataset: str | None, split: str, candidates: int,
+                  direction: str, metric_names: str, figure: str | None, query_index: int,
+                  as_json: bool) -> None:
+    """Snippet retrieval: audio excerpt -> sheet snippet and sheet -> audio.
+
+    Prints R@k, MRR, median and mean rank per direction (seed 001's and seed
+    003's tables).  A candidate is correct when it shows the same sheet window
+    as the query's partner; ties count against the query.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from .models import load_encoder, resolve_dataset_dir
+    from .snippets import DIRECTIONS, evaluate_snippets
+
+    registry = _registry(ctx)
+    encoder, cfg = load_encoder(model, registry)
+    if dataset is None:
+        root = (cfg.get("dataset") or {}).get("root")
+        if not root:
+            raise click.UsageError("the model does not record its dataset; pass --dataset")
+        root = Path(root)
+    else:
+        root = resolve_dataset_dir(dataset, registry)
+    ds = plugins.create("datasets", "rendered", root=root, sheet_shape=encoder.sheet_window,
+                        audio_context=encoder.audio_shape[1])
+    if ds.spectrogram_bins != encoder.audio_shape[0]:
+        raise click.ClickException(
+            f"{root} has {ds.spectrogram_bins}-bin spectrograms; the model takes "
+            f"{encoder.audio_shape[0]} bins")
+    metrics = [m.strip() for m in metric_names.split(",") if m.strip()]
+    for m in metrics:
+        plugins.get("metrics", m)
+    directions = DIRECTIONS if direction == "both" else (direction,)
+    progress = Progress(TextColumn("[bold]embedding"), BarColumn(), MofNCompleteColumn(),
+                        console=err_console, disable=as_json, transient=True)
+    with progress:
+        task = progress.add_task("", total=None)
+        report, emb = evaluate_snippets(
+            encoder, ds, split=split, candidates=candidates, directions=directions,
+            metrics=metrics, keep_inputs=bool(figure),
+            progress=lambda done, total: progress.update(task, completed=done, total=total))
+    report = {"model": str(model), "encoder": cfg["encoder"], "objective": cfg.get("objective"),
+              "dataset": str(root), **report}
+    if figure:
+        from .figures import snippet_retrieval_figure
+
+        snippet_retrieval_figure(encoder, emb, figure, query=query_index)
+        report["figure"] = figure
+    if as_json:
+        _print_json(report)
+        return
+    if report["candidates"] < candidates:
+        err_console.print(f"[yellow]note:[/] the {split} split has only {report['available']} "
+                          f"pairs; all of them are candidates")
+    table = Table(title=f"snippet retrieval: {model} on {root} ({split}, "
+                        f"{report['candidates']} candidates)")
+    table.add_column("direction")
+    for m in metrics:
+        table.add_column(m.replace("recall@", "R@").replace("median-rank", "MR")
+                         .replace("mean-rank", "mean rank").replace("mrr", "MRR"), justify="right")
+    for d, values in report["directions"].items():
+        table.add_row(d, *(f"{values[m]:.3f}" if "rank" not in m else f"{values[m]:.1f}"
+                           for m in metrics))
+    console.print(table)
+    if figure:
+        console.print(f"figure written to {figure}")
 
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:

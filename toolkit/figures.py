@@ -9,7 +9,7 @@ import numpy as np
 
 from .errors import ParameterError
 
-__all__ = ["alignment_figure"]
+__all__ = ["alignment_figure", "snippet_retrieval_figure"]
 
 
 def _pyplot():
@@ -123,6 +123,67 @@ def alignment_figure(dataset, piece: str, out: str | os.PathLike, *, page: int =
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.stem + ".tmp" + out.suffix)
     fig.savefig(tmp, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, out)
+    return out
+
+
+def snippet_retrieval_figure(encoder, emb, out: str | os.PathLike, *, query: int = 0,
+                             top: int = 5) -> Path:
+    """One audio query beside its top-ranked sheet snippets (seed 001, Fig. 3).
+
+    The correct snippet is framed green, others red; for an encoder with
+    ``attention_weights`` (``attention``) the weights are drawn over the
+    spectrogram.
+
+    Parameters
+    ----------
+    encoder : Encoder
+    emb : toolkit.snippets.SnippetEmbeddings
+        With ``sheets`` and ``spectrograms`` kept.
+    query : int
+        Row of ``emb`` used as the audio query.
+    """
+    if emb.sheets is None or emb.spectrograms is None:
+        raise ParameterError("the embeddings were computed without keep_inputs=True")
+    if not 0 <= query < len(emb.audio):
+        raise ParameterError(f"query must be in 0..{len(emb.audio) - 1}, got {query}")
+    plt = _pyplot()
+    sim = emb.sheet @ emb.audio[query]
+    order = np.argsort(-sim, kind="stable")
+    correct = emb.sheet_id == emb.sheet_id[query]
+    rank = 1 + int(((sim >= sim[correct].max()) & ~correct).sum())
+    top = min(top, len(order))
+    fig = plt.figure(figsize=(2.2 * (top + 1.6), 3.6), constrained_layout=True)
+    grid = fig.add_gridspec(2, top + 2, height_ratios=[4, 1] if hasattr(encoder, "attention_weights") else [4, 0.01])
+    ax = fig.add_subplot(grid[0, :2])
+    spec = emb.spectrograms[query]
+    ax.imshow(spec, origin="lower", aspect="auto", cmap="magma")
+    ax.set_title(f"audio query (correct snippet: rank {rank})", fontsize=9)
+    ax.set_xlabel("frame")
+    ax.set_ylabel("bin")
+    if hasattr(encoder, "attention_weights"):
+        w = encoder.attention_weights(spec[None])[0]
+        axw = fig.add_subplot(grid[1, :2], sharex=ax)
+        axw.fill_between(np.arange(len(w)), w, step="mid", color="tab:blue")
+        axw.axhline(1 / len(w), color="grey", lw=0.8, ls="--")
+        axw.set_ylabel("attention", fontsize=8)
+        axw.tick_params(labelsize=7)
+    for k in range(top):
+        i = order[k]
+        axk = fig.add_subplot(grid[:, k + 2])
+        axk.imshow(1 - emb.sheets[i], cmap="gray", vmin=0, vmax=1)
+        colour = "tab:green" if correct[i] else "tab:red"
+        for side in axk.spines.values():
+            side.set_edgecolor(colour)
+            side.set_linewidth(3)
+        axk.set_xticks([])
+        axk.set_yticks([])
+        axk.set_title(f"#{k + 1}  cos {sim[i]:.2f}", fontsize=9, color=colour)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.tmp{out.suffix or '.png'}")
+    fig.savefig(tmp, dpi=110)
     plt.close(fig)
     os.replace(tmp, out)
     return out

@@ -17,7 +17,7 @@ import numpy as np
 
 from .types import Match, NoteEvent, PieceSequence, RenderedScore, ScoreSource, SnippetPair
 
-__all__ = ["Renderer", "Synthesizer", "Dataset", "Encoder", "Matcher", "Metric"]
+__all__ = ["Renderer", "Synthesizer", "Dataset", "Encoder", "Objective", "Matcher", "Metric"]
 
 
 class Renderer(ABC):
@@ -115,6 +115,10 @@ class Dataset(ABC):
 class Encoder(ABC):
     """Two pathways embedding sheet snippets and spectrogram excerpts into one space."""
 
+    #: Plugin name, recorded in saved models.
+    name: ClassVar[str] = ""
+    #: Sheet window ``(height, width)`` in pixels that :meth:`embed_sheet` takes.
+    sheet_window: tuple[int, int]
     #: Sheet input ``(height, width)`` in pixels, after the encoder's own resizing.
     sheet_shape: tuple[int, int]
     #: Audio input ``(n_bins, n_frames)``.
@@ -129,7 +133,7 @@ class Encoder(ABC):
         Parameters
         ----------
         images : np.ndarray [shape=(n, height, width)], float32
-            Values in [0, 1], 1 = ink.
+            Windows of :attr:`sheet_window` pixels, values in [0, 1], 1 = ink.
 
         Returns
         -------
@@ -159,6 +163,33 @@ class Encoder(ABC):
     @abstractmethod
     def load(cls, path: Path) -> Encoder:
         """Read an encoder written by :meth:`save`."""
+
+
+class Objective(ABC):
+    """A training objective on the two pathways' outputs (framework tensors).
+
+    The interface stays framework-free; the bundled objectives are torch modules
+    (learnable parameters such as a temperature are trained with the encoder).
+    """
+
+    #: Plugin name.
+    name: ClassVar[str] = ""
+    #: How the objective uses a CCA projection head on the encoder: ``"none"``;
+    #: ``"train"`` — a CCA layer inside the model during training (seed 003);
+    #: ``"refit"`` — CCA fitted on a large training sample after training (seed 001).
+    #: Either way the trainer refits the head on a large sample at the end.
+    cca: ClassVar[str] = "none"
+
+    @abstractmethod
+    def loss(self, sheet: Any, audio: Any) -> Any:
+        """Scalar loss of a batch.
+
+        Parameters
+        ----------
+        sheet, audio : tensor [shape=(n, dim)]
+            Row ``i`` of both is an aligned pair; the other rows are negatives.
+            After the CCA layer when :attr:`cca` is ``"train"``; not normalised.
+        """
 
 
 class Matcher(ABC):

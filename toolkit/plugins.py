@@ -57,6 +57,7 @@ GROUPS: dict[str, tuple[str, type]] = {
     "synthesizers": ("ast.synthesizers", interfaces.Synthesizer),
     "datasets": ("ast.datasets", interfaces.Dataset),
     "encoders": ("ast.encoders", interfaces.Encoder),
+    "objectives": ("ast.objectives", interfaces.Objective),
     "matchers": ("ast.matchers", interfaces.Matcher),
     "metrics": ("ast.metrics", interfaces.Metric),
 }
