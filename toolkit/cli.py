@@ -414,7 +414,7 @@ def _params(pairs: Sequence[str]) -> dict[str, Any]:
               help="A rendered dataset folder, or a registry dataset rendered to "
               "$AST_DATA/NAME (default data/NAME).")
 @click.option("--encoder", "-e", default="cnn", show_default=True, metavar="NAME",
-              help="Encoder plugin: cnn, attention, timm, dcca (`ast plugins list encoders`).")
+              help="Encoder plugin: cnn, attention, timm, dcca (`ast plugins list --group encoders`).")
 @click.option("--loss", "-l", "objective", default="ranking", show_default=True, metavar="NAME",
               help="Objective plugin: ranking, cca (CCA layer + ranking), dcca, infonce.")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
@@ -471,7 +471,7 @@ def fit_command(ctx: click.Context, dataset: str, encoder: str, objective: str, 
 
     \b
     Examples:
-      ast fit -d demo -e attention --epochs 4 --epoch-samples 3000 -o models/demo-att
+      ast fit -d demo -e attention --lr 5e-4 --time-limit 5 -o models/demo-att
       ast fit -d chorales -e cnn --loss cca -o models/chorales-cnn-cca
       ast fit -d folk-dcca -e dcca --loss dcca -o models/folk-dcca
       ast fit -d chorales -e timm --sheet-backbone resnet18 -o models/chorales-r18
@@ -539,11 +539,16 @@ def fit_command(ctx: click.Context, dataset: str, encoder: str, objective: str, 
                       f"({train.get('epochs')} epochs, valid MRR "
                       f"{train.get('valid', {}).get('mrr', float('nan')):.3f}); not training again")
         return
-    with progress:
-        result = fit(root, out, encoder=encoder, params=p, objective=objective,
-                     objective_params=_params(loss_params), config=cfg, resume=resume,
-                     dataset_name=dataset if not Path(dataset).is_dir() else Path(dataset).name,
-                     progress=say)
+    try:
+        with progress:
+            result = fit(root, out, encoder=encoder, params=p, objective=objective,
+                         objective_params=_params(loss_params), config=cfg, resume=resume,
+                         dataset_name=dataset if not Path(dataset).is_dir() else Path(dataset).name,
+                         progress=say)
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: the last finished epoch is checkpointed in {out}; "
+                          "run the same command with --resume to continue")
+        ctx.exit(130)
     registered = None
     if register_name:
         registered = str(register_model(registry_file, register_name, result.out))
