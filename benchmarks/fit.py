@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from toolkit import plugins
+from toolkit.models import load_encoder
 from toolkit.snippets import evaluate_snippets
 from toolkit.training import FitConfig, augment_sheets, fit, pick_device
 
@@ -111,8 +112,6 @@ def quality(args: argparse.Namespace) -> list[dict]:
                     f"  epoch {i['epoch']}: valid R@1 {i['valid_r1']:.3f} MRR {i['valid_mrr']:.3f}"
                     f" ({i['pairs_per_s']:.0f} pairs/s)", flush=True))
             print(f"  trained in {(time.time() - t0) / 60:.1f} min", flush=True)
-        from toolkit.models import load_encoder
-
         enc, cfg = load_encoder(str(out))
         ds = plugins.create("datasets", "rendered", root=dataset, sheet_shape=enc.sheet_window,
                             audio_context=enc.audio_shape[1])

@@ -250,28 +250,18 @@ class TimmEncoder(TorchEncoder):
 
 
 @dataclass(frozen=True)
-class DCCAConfig:
-    """Hyper-parameters of ``dcca`` (defaults: seed 001).
+class DCCAConfig(CNNConfig):
+    """Hyper-parameters of ``dcca``: the ``cnn``'s, with seed 001's defaults.
 
-    Attributes
-    ----------
-    sheet_window : (int, int)
-        80×200 pixels: one staff with its ledger-line space, downscaled to 40×100.
-    sheet_scale : float
-    audio_bins : int
-        136: seed 001's filterbank (``toolkit.spectrogram.SEED001``).
-    audio_context : int
-        100 frames = 3.2 s at 31.25 frames/s.
-    filters : tuple of int
-    dim : int
+    ``sheet_window`` 80×200 is one staff with its ledger-line space, downscaled to
+    40×100; ``audio_bins`` 136 and ``audio_context`` 100 (3.2 s at 31.25 frames/s)
+    are seed 001's spectrogram (``toolkit.spectrogram.SEED001``).
     """
 
     sheet_window: tuple[int, int] = (80, 200)
-    sheet_scale: float = 0.5
     audio_bins: int = 136
     audio_context: int = 100
     filters: tuple[int, ...] = (16, 32, 64, 64)
-    dim: int = 32
 
 
 class DCCAEncoder(TorchEncoder):

@@ -108,11 +108,16 @@ class BuildReport:
 # --- small file helpers --------------------------------------------------------
 
 
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary name, then rename: never a half-written file."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically (temporary name, then rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=1))
 
 
 def sha256(path: Path) -> str:

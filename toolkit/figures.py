@@ -154,16 +154,17 @@ def snippet_retrieval_figure(encoder, emb, out: str | os.PathLike, *, query: int
     correct = emb.sheet_id == emb.sheet_id[query]
     rank = 1 + int(((sim >= sim[correct].max()) & ~correct).sum())
     top = min(top, len(order))
+    attention = getattr(encoder, "attention_weights", None)
     fig = plt.figure(figsize=(2.2 * (top + 1.6), 3.6), constrained_layout=True)
-    grid = fig.add_gridspec(2, top + 2, height_ratios=[4, 1] if hasattr(encoder, "attention_weights") else [4, 0.01])
+    grid = fig.add_gridspec(2, top + 2, height_ratios=[4, 1] if attention else [4, 0.01])
     ax = fig.add_subplot(grid[0, :2])
     spec = emb.spectrograms[query]
     ax.imshow(spec, origin="lower", aspect="auto", cmap="magma")
     ax.set_title(f"audio query (correct snippet: rank {rank})", fontsize=9)
     ax.set_xlabel("frame")
     ax.set_ylabel("bin")
-    if hasattr(encoder, "attention_weights"):
-        w = encoder.attention_weights(spec[None])[0]
+    if attention:
+        w = attention(spec[None])[0]
         axw = fig.add_subplot(grid[1, :2], sharex=ax)
         axw.fill_between(np.arange(len(w)), w, step="mid", color="tab:blue")
         axw.axhline(1 / len(w), color="grey", lw=0.8, ls="--")

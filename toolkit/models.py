@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from . import plugins
+from .build import atomic_write_text
 from .errors import IntegrityError, ParameterError, RegistryError, UnknownPluginError, did_you_mean
 from .nn import read_model_config
 from .registry import Registry
@@ -136,8 +137,6 @@ def register_model(registry_file: str | os.PathLike, name: str, model_dir: str |
         entry["dataset"] = cfg["dataset"]["name"]
     lines = [f"\n[models.{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in entry.items() if v]
     text = text.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
-    tmp = file.with_name(f".{file.name}.tmp-{os.getpid()}")
     file.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(text)
-    os.replace(tmp, file)
+    atomic_write_text(file, text)
     return file

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import __version__
+from .build import atomic_write_text
 from .errors import IntegrityError, ParameterError, did_you_mean
 from .interfaces import Encoder
 
@@ -253,12 +254,6 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def read_model_config(path: str | os.PathLike) -> dict[str, Any]:
     """The ``config.json`` of a model folder, checked for format; raises IntegrityError."""
     folder = Path(path)
@@ -341,27 +336,28 @@ class TorchEncoder(Encoder, nn.Module):
 
     # -- torch forward ---------------------------------------------------------------
 
+    def _checked(self, x: torch.Tensor, shape: tuple[int, int], what: str,
+                 axes: str) -> torch.Tensor:
+        """``[n, a, b]`` or ``[n, 1, a, b]`` -> ``[n, 1, a, b]``, refusing another ``(a, b)``."""
+        if x.ndim == 3:
+            x = x[:, None]
+        if tuple(x.shape[-2:]) != shape:
+            raise ParameterError(
+                f"encoder {self.name!r}: {what} must be {shape} {axes}, got {tuple(x.shape[-2:])}")
+        return x
+
     def sheet_input(self, images: torch.Tensor) -> torch.Tensor:
         """``[n, h, w]`` or ``[n, 1, h, w]`` windows -> the sheet pathway's input."""
-        if images.ndim == 3:
-            images = images[:, None]
-        if tuple(images.shape[-2:]) != self.sheet_window:
-            raise ParameterError(
-                f"encoder {self.name!r}: sheet snippets must be {self.sheet_window} pixels "
-                f"(height, width), got {tuple(images.shape[-2:])}"
-            )
+        images = self._checked(images, self.sheet_window, "sheet snippets",
+                               "pixels (height, width)")
         if self.sheet_shape != self.sheet_window:
             images = F.interpolate(images, size=self.sheet_shape, mode="area")
         return images.contiguous(memory_format=torch.channels_last)
 
     def audio_input(self, spectrograms: torch.Tensor) -> torch.Tensor:
-        if spectrograms.ndim == 3:
-            spectrograms = spectrograms[:, None]
-        if tuple(spectrograms.shape[-2:]) != self.audio_shape:
-            raise ParameterError(
-                f"encoder {self.name!r}: spectrogram excerpts must be {self.audio_shape} "
-                f"(bins, frames), got {tuple(spectrograms.shape[-2:])}"
-            )
+        """``[n, bins, frames]`` or ``[n, 1, bins, frames]`` -> the audio pathway's input."""
+        spectrograms = self._checked(spectrograms, self.audio_shape, "spectrogram excerpts",
+                                     "(bins, frames)")
         return spectrograms.contiguous(memory_format=torch.channels_last)
 
     def sheet_features(self, images: torch.Tensor) -> torch.Tensor:
@@ -397,7 +393,7 @@ class TorchEncoder(Encoder, nn.Module):
                 z = features(x).float()
                 if self.head is not None:
                     z = project(z)
-                out.append(F.normalize(z.float(), dim=1).cpu().numpy())
+                out.append(F.normalize(z, dim=1).cpu().numpy())
             if not out:
                 return np.zeros((0, self.dim), dtype=np.float32)
             return np.concatenate(out).astype(np.float32)
@@ -436,7 +432,7 @@ class TorchEncoder(Encoder, nn.Module):
         atomic_torch_save({k: v.detach().cpu() for k, v in self.state_dict().items()},
                           path / WEIGHTS_FILE)
         cfg = {**self.describe(), **(extra or {})}
-        _atomic_write_text(path / CONFIG_FILE, json.dumps(cfg, indent=2) + "\n")
+        atomic_write_text(path / CONFIG_FILE, json.dumps(cfg, indent=2) + "\n")
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any], *, origin: str = "config") -> TorchEncoder:
@@ -456,8 +452,6 @@ class TorchEncoder(Encoder, nn.Module):
             raise IntegrityError(f"{file}: missing") from None
         except Exception as exc:  # pickle / zip errors of a damaged file
             raise IntegrityError(f"{file}: cannot read weights: {type(exc).__name__}: {exc}") from None
-        if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-            state = state["model"]  # a training checkpoint
         mine = self.state_dict()
         missing = sorted(set(mine) - set(state))
         unexpected = sorted(set(state) - set(mine))

@@ -27,6 +27,7 @@ __all__ = [
     "SnippetEmbeddings",
     "embed_pairs",
     "rank_metrics",
+    "direction_ranks",
     "evaluate_snippets",
 ]
 
@@ -111,11 +112,13 @@ def embed_pairs(encoder: Any, dataset: Any, table: Any, index: np.ndarray, *,
             inputs_a.append(a)
         if progress:
             progress(min(start + batch_size, len(index)), len(index))
-    cat = (lambda xs: np.concatenate(xs)) if keep_inputs else (lambda xs: None)
+    empty = np.zeros((0, encoder.dim), np.float32)
     return SnippetEmbeddings(
-        np.concatenate(sheets) if sheets else np.zeros((0, encoder.dim), np.float32),
-        np.concatenate(audios) if audios else np.zeros((0, encoder.dim), np.float32),
-        table.sheet_id[index], index, cat(inputs_s), cat(inputs_a),
+        np.concatenate(sheets) if sheets else empty,
+        np.concatenate(audios) if audios else empty,
+        table.sheet_id[index], index,
+        np.concatenate(inputs_s) if inputs_s else None,
+        np.concatenate(inputs_a) if inputs_a else None,
     )
 
 

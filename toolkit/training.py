@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from . import __version__, plugins
+from .build import atomic_write_text
 from .errors import IntegrityError, ParameterError
 from .nn import CONFIG_FILE, atomic_torch_save, make_config
 from .snippets import embed_pairs, evenly_spaced, rank_metrics, relevant_ranks
@@ -383,7 +384,8 @@ def fit(dataset_root: str | os.PathLike, out: str | os.PathLike, *, encoder: str
                 continue
             optim.zero_grad(set_to_none=True)
             loss.backward()
-            if not all(torch.isfinite(p.grad).all() for p in trainable if p.grad is not None):
+            # One reduction (one device sync) for all gradients.
+            if not torch.isfinite(torch.nn.utils.clip_grad_norm_(trainable, float("inf"))):
                 skipped += 1  # e.g. the SVD gradient of near-equal canonical correlations
                 optim.zero_grad(set_to_none=True)
                 continue
@@ -460,10 +462,7 @@ def fit(dataset_root: str | os.PathLike, out: str | os.PathLike, *, encoder: str
                      "stopped": state["stopped"], "seconds": round(state["seconds"], 1),
                      "cca_refit": refit, "valid": val, "valid_candidates": int(len(val_index))},
     }
-    with open(out / f".{LOG}.tmp", "w") as fh:
-        for entry in state["log"]:
-            fh.write(json.dumps(entry) + "\n")
-    os.replace(out / f".{LOG}.tmp", out / LOG)
+    atomic_write_text(out / LOG, "".join(json.dumps(e) + "\n" for e in state["log"]))
     enc.save(out, extra=extra)  # weights.pt, then config.json: the completion mark
     for name in (CHECKPOINT, BEST):
         (out / name).unlink(missing_ok=True)
