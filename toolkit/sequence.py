@@ -1,0 +1,445 @@
+"""Dynamic time warping over cost matrices: compiled kernels (numba, float32).
+
+Written here on purpose rather than taken from a library.  ``librosa.sequence.dtw``
+(like libfmp and synctoolbox, which also pin an old music21) fills the whole
+accumulated-cost matrix and a step matrix and then backtracks: right for one
+alignment (~17 ns per cell here), wasteful for matching a query against
+thousands of pieces, which needs only each piece's final cost, path length and
+end column.  :func:`dtw_many` and :class:`SequenceBank` keep two rows of the
+matrix per piece (O(m) memory), carry the path length along, and run
+:data:`LANES` pieces through one inner loop, so that eight independent
+min-and-add chains overlap (one chain alone is latency-bound at ~2 ns per
+cell; eight run at ~1 ns), the groups spread over the CPU cores.  :func:`dtw`
+keeps the whole matrix and returns the path, for pictures and for the start of
+a few top subsequence matches.  Both follow librosa's conventions and are
+tested against ``librosa.sequence.dtw`` on the same cost matrices
+(``tests/test_sequence.py``).
+
+Conventions
+-----------
+``C`` is ``[n, m]``: query rows ``i``, database columns ``j``.  Steps (1, 1),
+(0, 1) and (1, 0) — diagonal, along the database, along the query — each of
+weight 1; on ties the diagonal wins, then (0, 1), then (1, 0) (librosa's order).
+
+* DTW: ``D[0, 0] = C[0, 0]``; the path runs from ``(0, 0)`` to ``(n-1, m-1)``.
+* Subsequence DTW: ``D[0, j] = C[0, j]`` (the query may start at any database
+  column) and the path ends on the last query row at any column.
+
+The *normalised* cost divides the accumulated cost of the optimal path by its
+length in cells.  For subsequence DTW, ``end="normalized"`` (the default) picks
+the end column whose path has the lowest normalised cost; ``end="total"`` the
+lowest accumulated cost, as librosa does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+
+from .errors import ParameterError
+
+__all__ = ["Alignment", "SequenceBank", "cosine_cost", "dtw", "dtw_many", "ENDS", "LANES"]
+
+ENDS = ("normalized", "total")
+
+# Step codes stored by the full-matrix kernel.
+_DIAG, _ALONG_DB, _ALONG_QUERY = 0, 1, 2
+
+
+#: Pieces aligned side by side in one pass of the lane kernel.  Eight
+#: independent recursions per inner loop hide the latency of each cell's
+#: min-and-add chain (one alignment alone runs at ~5 ns per cell when its
+#: bookkeeping goes through memory, ~2.1 ns in registers; eight lanes ~1.5 ns).
+LANES = 8
+
+
+@numba.njit(cache=True, nogil=True)
+def _group(C, c0, width, lens, subseq, normalized_end, cost, length, end, g):  # pragma: no cover
+    """Align up to :data:`LANES` pieces at once: ``C[:, c0:c0+width, k]`` is lane ``k``."""
+    n = C.shape[0]
+    dp = np.empty((width, LANES), np.float32)
+    dc = np.empty((width, LANES), np.float32)
+    lp = np.empty((width, LANES), np.int32)
+    lc = np.empty((width, LANES), np.int32)
+    for k in range(LANES):
+        dp[0, k] = C[0, c0, k]
+        lp[0, k] = 1
+    for j in range(1, width):
+        for k in range(LANES):
+            if subseq:
+                dp[j, k] = C[0, c0 + j, k]
+                lp[j, k] = 1
+            else:
+                dp[j, k] = dp[j - 1, k] + C[0, c0 + j, k]
+                lp[j, k] = j + 1
+    for i in range(1, n):
+        for k in range(LANES):
+            dc[0, k] = dp[0, k] + C[i, c0, k]
+            lc[0, k] = lp[0, k] + 1
+        for j in range(1, width):
+            for k in range(LANES):
+                g_ = dp[j - 1, k]
+                h = dc[j - 1, k]
+                v = dp[j, k]
+                # diagonal first, then along the database, then along the query
+                tk = h < g_
+                b = h if tk else g_
+                bl = lc[j - 1, k] if tk else lp[j - 1, k]
+                tv = v < b
+                b = v if tv else b
+                bl = lp[j, k] if tv else bl
+                dc[j, k] = b + C[i, c0 + j, k]
+                lc[j, k] = bl + 1
+        dp, dc = dc, dp
+        lp, lc = lc, lp
+    for k in range(LANES):
+        m = lens[k]
+        if m == 0:
+            continue
+        best = m - 1
+        if subseq:
+            best = 0
+            if normalized_end:
+                key = dp[0, k] / lp[0, k]
+                for j in range(1, m):
+                    q = dp[j, k] / lp[j, k]
+                    if q < key:
+                        key = q
+                        best = j
+            else:
+                key = dp[0, k]
+                for j in range(1, m):
+                    if dp[j, k] < key:
+                        key = dp[j, k]
+                        best = j
+        cost[g, k] = dp[best, k]
+        length[g, k] = lp[best, k]
+        end[g, k] = best
+
+
+@numba.njit(cache=True, parallel=True)
+def _groups(C, goff, lens, subseq, normalized_end, cost, length, end):  # pragma: no cover
+    for g in numba.prange(goff.shape[0] - 1):
+        _group(C, goff[g], goff[g + 1] - goff[g], lens[g], subseq, normalized_end,
+               cost, length, end, g)
+
+
+@numba.njit(cache=True, nogil=True)
+def _full(C, subseq):  # pragma: no cover - compiled
+    """The accumulated-cost matrix and the step taken into every cell."""
+    n, m = C.shape
+    D = np.empty((n, m), np.float32)
+    steps = np.zeros((n, m), np.int8)
+    D[0, 0] = C[0, 0]
+    for j in range(1, m):
+        if subseq:
+            D[0, j] = C[0, j]
+        else:
+            D[0, j] = D[0, j - 1] + C[0, j]
+            steps[0, j] = _ALONG_DB
+    for i in range(1, n):
+        D[i, 0] = D[i - 1, 0] + C[i, 0]
+        steps[i, 0] = _ALONG_QUERY
+        for j in range(1, m):
+            d = D[i - 1, j - 1]
+            s = _DIAG
+            h = D[i, j - 1]
+            if h < d:
+                d = h
+                s = _ALONG_DB
+            v = D[i - 1, j]
+            if v < d:
+                d = v
+                s = _ALONG_QUERY
+            D[i, j] = d + C[i, j]
+            steps[i, j] = s
+    return D, steps
+
+
+@numba.njit(cache=True, nogil=True)
+def _backtrack(steps, end, subseq):  # pragma: no cover - compiled
+    n = steps.shape[0]
+    path = np.empty((n + steps.shape[1], 2), np.int64)
+    i, j, k = n - 1, end, 0
+    while True:
+        path[k, 0] = i
+        path[k, 1] = j
+        k += 1
+        if i == 0 and (subseq or j == 0):
+            break
+        s = steps[i, j]
+        if s == _DIAG:
+            i -= 1
+            j -= 1
+        elif s == _ALONG_DB:
+            j -= 1
+        else:
+            i -= 1
+    return path[:k][::-1].copy()
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """An optimal warping path and its cost.
+
+    Attributes
+    ----------
+    cost : float
+        Accumulated cost along the path.
+    length : int
+        Cells on the path.
+    start, end : int
+        First and last database column of the path.
+    path : np.ndarray [shape=(length, 2)], int64
+        ``(query row, database column)`` pairs from start to end.
+    """
+
+    cost: float
+    length: int
+    start: int
+    end: int
+    path: np.ndarray = field(repr=False, compare=False)
+
+    @property
+    def normalized_cost(self) -> float:
+        """Accumulated cost divided by the path length."""
+        return self.cost / self.length
+
+
+def _check_cost(C: np.ndarray) -> np.ndarray:
+    C = np.ascontiguousarray(C, dtype=np.float32)
+    if C.ndim != 2 or C.shape[0] == 0 or C.shape[1] == 0:
+        raise ParameterError(f"the cost matrix must be 2-D and non-empty, got shape {C.shape}")
+    if not np.isfinite(C).all():
+        raise ParameterError("the cost matrix holds NaN or infinite values")
+    return C
+
+
+def _check_end(end: str) -> bool:
+    if end not in ENDS:
+        raise ParameterError(f"end must be one of {', '.join(ENDS)}, got {end!r}")
+    return end == "normalized"
+
+
+def cosine_cost(query: np.ndarray, database: np.ndarray) -> np.ndarray:
+    """Cosine distance ``1 - q·d`` between L2-normalised rows.
+
+    Parameters
+    ----------
+    query : np.ndarray [shape=(n, dim)]
+    database : np.ndarray [shape=(m, dim)]
+
+    Returns
+    -------
+    np.ndarray [shape=(n, m)], float32, values in [0, 2]
+    """
+    q = np.asarray(query, dtype=np.float32)
+    d = np.asarray(database, dtype=np.float32)
+    if q.ndim != 2 or d.ndim != 2 or q.shape[1] != d.shape[1]:
+        raise ParameterError(f"need [n, dim] and [m, dim] embeddings, got {q.shape} and {d.shape}")
+    C = 1.0 - q @ d.T
+    np.clip(C, 0.0, 2.0, out=C)
+    return np.ascontiguousarray(C, dtype=np.float32)
+
+
+def dtw(C: np.ndarray, *, subsequence: bool = False, end: str = "normalized") -> Alignment:
+    """The optimal warping path through one cost matrix.
+
+    Parameters
+    ----------
+    C : np.ndarray [shape=(n, m)]
+        Cost of matching query row ``i`` with database column ``j``.
+    subsequence : bool
+        Open begin and end on the database axis (subsequence DTW).
+    end : {"normalized", "total"}
+        Subsequence DTW only: which end column wins (see the module docstring).
+
+    Returns
+    -------
+    Alignment
+    """
+    C = _check_cost(C)
+    normalized = _check_end(end)
+    D, steps = _full(C, subsequence)
+    if subsequence and normalized:
+        # Each end column's path length: the lane kernel carries them along and
+        # picks the same end as backtracking every column would.
+        j = int(dtw_many(C, np.array([0, C.shape[1]]), subsequence=True, end=end)[2][0])
+    elif subsequence:
+        j = int(np.argmin(D[-1]))
+    else:
+        j = C.shape[1] - 1
+    path = _backtrack(steps, j, subsequence)
+    return Alignment(float(D[-1, j]), int(len(path)), int(path[0, 1]), j, path)
+
+
+def _lane_layout(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group pieces :data:`LANES` at a time, longest first (little padding).
+
+    Returns
+    -------
+    lane_piece : np.ndarray [shape=(n_groups, LANES)], int64
+        The piece in each lane, -1 for an empty lane.
+    lens : np.ndarray [shape=(n_groups, LANES)], int64
+        Its length (0 for an empty lane).
+    goff : np.ndarray [shape=(n_groups + 1,)], int64
+        Group ``g`` owns lane columns ``goff[g] .. goff[g+1] - 1``.
+    """
+    order = np.argsort(-lengths, kind="stable")
+    n_groups = -(-len(order) // LANES)
+    lane_piece = np.full(n_groups * LANES, -1, dtype=np.int64)
+    lane_piece[:len(order)] = order
+    lane_piece = lane_piece.reshape(n_groups, LANES)
+    lens = np.where(lane_piece >= 0, lengths[np.maximum(lane_piece, 0)], 0).astype(np.int64)
+    width = np.maximum(lens.max(axis=1, initial=0), 1)
+    goff = np.concatenate([[0], np.cumsum(width)]).astype(np.int64)
+    return lane_piece, lens, goff
+
+
+def _run_groups(C3: np.ndarray, goff: np.ndarray, lens: np.ndarray, subsequence: bool,
+                normalized: bool) -> tuple[np.ndarray, ...]:
+    g = len(goff) - 1
+    out = (np.full((g, LANES), np.inf, np.float32), np.ones((g, LANES), np.int32),
+           np.zeros((g, LANES), np.int32))
+    _groups(C3, goff, lens, subsequence, normalized, *out)
+    return out
+
+
+def _check_offsets(offsets: np.ndarray, total: int, what: str) -> np.ndarray:
+    offsets = np.asarray(offsets, dtype=np.int64)
+    if (offsets.ndim != 1 or len(offsets) < 1 or offsets[0] != 0 or offsets[-1] != total
+            or (np.diff(offsets) < 0).any()):
+        raise ParameterError(f"offsets must rise from 0 to the {total} {what}")
+    return offsets
+
+
+def dtw_many(C: np.ndarray, offsets: np.ndarray, *, subsequence: bool = False,
+             end: str = "normalized") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """DTW of one query against many pieces laid side by side in ``C``'s columns.
+
+    The columns are regrouped for the lane kernel (a copy of ``C``);
+    :class:`SequenceBank` computes cosine costs straight into that layout.
+
+    Parameters
+    ----------
+    C : np.ndarray [shape=(n, total)], float32
+        Cost matrices of every piece, concatenated along the columns.
+    offsets : np.ndarray [shape=(n_pieces + 1,)], int
+        Piece ``p`` owns columns ``offsets[p] .. offsets[p+1] - 1``.
+    subsequence, end
+        As for :func:`dtw`.
+
+    Returns
+    -------
+    cost : np.ndarray [shape=(n_pieces,)], float32
+        Accumulated cost of each piece's optimal path (inf for an empty piece).
+    length : np.ndarray [shape=(n_pieces,)], int32
+        Its length in cells; ``cost / length`` is the normalised cost.
+    end : np.ndarray [shape=(n_pieces,)], int32
+        Last database column of the path, relative to the piece (``m - 1`` for
+        DTW); the start of a subsequence match comes from :func:`dtw`.
+    """
+    C = _check_cost(C)
+    normalized = _check_end(end)
+    offsets = _check_offsets(offsets, C.shape[1], "columns of the cost matrix")
+    lengths = np.diff(offsets)
+    lane_piece, lens, goff = _lane_layout(lengths)
+    C3 = np.zeros((C.shape[0], int(goff[-1]), LANES), np.float32)
+    for g in range(len(lane_piece)):
+        for k in range(LANES):
+            p = lane_piece[g, k]
+            if p >= 0 and lengths[p]:
+                C3[:, goff[g]:goff[g] + lengths[p], k] = C[:, offsets[p]:offsets[p + 1]]
+    return _per_piece(_run_groups(C3, goff, lens, subsequence, normalized), lane_piece,
+                      len(lengths))
+
+
+def _per_piece(results: tuple[np.ndarray, ...], lane_piece: np.ndarray,
+               n_pieces: int) -> tuple[np.ndarray, ...]:
+    used = lane_piece >= 0
+    out = []
+    for values, fill in zip(results, (np.inf, 1, 0)):
+        arr = np.full(n_pieces, fill, dtype=values.dtype)
+        arr[lane_piece[used]] = values[used]
+        out.append(arr)
+    return tuple(out)
+
+
+class SequenceBank:
+    """Embedding sequences of many pieces, laid out for fast DTW against a query.
+
+    Pieces are grouped :data:`LANES` at a time (longest first) and their rows
+    interleaved, so the cosine costs of a query against a group come out of one
+    matrix product already in the lane kernel's layout.
+
+    Parameters
+    ----------
+    embeddings : np.ndarray [shape=(n_rows, dim)]
+        L2-normalised rows of every piece, piece after piece.
+    offsets : np.ndarray [shape=(n_pieces + 1,)], int
+        Piece ``p`` owns rows ``offsets[p] .. offsets[p+1] - 1``.
+    """
+
+    def __init__(self, embeddings: np.ndarray, offsets: np.ndarray) -> None:
+        emb = np.asarray(embeddings, dtype=np.float32)
+        if emb.ndim != 2:
+            raise ParameterError(f"need [n_rows, dim] embeddings, got shape {emb.shape}")
+        offsets = _check_offsets(offsets, len(emb), "embedding rows")
+        self.lengths = np.diff(offsets)
+        self.n_pieces = len(self.lengths)
+        self.dim = emb.shape[1]
+        self.lane_piece, self.lens, self.goff = _lane_layout(self.lengths)
+        self.matrix = np.zeros((int(self.goff[-1]) * LANES, self.dim), np.float32)
+        # destination row of every source row: (group start + j) * LANES + lane
+        used = self.lane_piece >= 0
+        group_of = np.empty(self.n_pieces, np.int64)
+        lane_of = np.empty(self.n_pieces, np.int64)
+        group_of[self.lane_piece[used]] = np.nonzero(used)[0]
+        lane_of[self.lane_piece[used]] = np.nonzero(used)[1]
+        piece = np.repeat(np.arange(self.n_pieces), self.lengths)
+        j = np.arange(len(emb)) - offsets[piece]
+        self.matrix[(self.goff[group_of[piece]] + j) * LANES + lane_of[piece]] = emb
+
+    def align(self, query: np.ndarray, *, subsequence: bool = False, end: str = "normalized",
+              max_floats: int = 1 << 23) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """DTW (or subsequence DTW) of ``query`` against every piece, cosine cost.
+
+        Parameters
+        ----------
+        query : np.ndarray [shape=(n, dim)], float32
+            L2-normalised rows.
+        subsequence, end
+            As for :func:`dtw`.
+        max_floats : int
+            Largest block of costs computed at once (bounds the memory: 32 MiB).
+
+        Returns
+        -------
+        cost, length, end : np.ndarray [shape=(n_pieces,)]
+            As for :func:`dtw_many`, in piece order.
+        """
+        normalized = _check_end(end)
+        q = np.ascontiguousarray(query, dtype=np.float32)
+        if q.ndim != 2 or q.shape[1] != self.dim or len(q) == 0:
+            raise ParameterError(f"the query must be [n >= 1, {self.dim}] embeddings, got {q.shape}")
+        n_groups = len(self.lane_piece)
+        results = (np.full((n_groups, LANES), np.inf, np.float32),
+                   np.ones((n_groups, LANES), np.int32), np.zeros((n_groups, LANES), np.int32))
+        per_block = max(1, max_floats // (len(q) * LANES))
+        g0 = 0
+        while g0 < n_groups:
+            # as many whole groups as fit in one block, at least one
+            g1 = int(np.searchsorted(self.goff, self.goff[g0] + per_block, side="right")) - 1
+            g1 = min(max(g1, g0 + 1), n_groups)
+            c0, c1 = int(self.goff[g0]), int(self.goff[g1])
+            block = q @ self.matrix[c0 * LANES:c1 * LANES].T
+            np.subtract(1.0, block, out=block)  # cosine distance; rows are unit length
+            part = _run_groups(block.reshape(len(q), c1 - c0, LANES),
+                               self.goff[g0:g1 + 1] - c0, self.lens[g0:g1], subsequence,
+                               normalized)
+            for arr, val in zip(results, part):
+                arr[g0:g1] = val
+            g0 = g1
+        return _per_piece(results, self.lane_piece, self.n_pieces)
