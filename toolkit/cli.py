@@ -404,7 +404,7 @@ def data_validate(dataset_dir: str) -> None:
 
 
 def _params(pairs: Sequence[str]) -> dict[str, Any]:
-    from .nn import parse_param
+    from .config import parse_param
 
     return dict(parse_param(p) for p in pairs)
 

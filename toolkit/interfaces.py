@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from .types import Match, NoteEvent, PieceSequence, RenderedScore, ScoreSource, SnippetPair
+from .types import Collection, Match, NoteEvent, PieceSequence, RenderedScore, ScoreSource, SnippetPair
 
 __all__ = ["Renderer", "Synthesizer", "Dataset", "Encoder", "Objective", "Matcher", "Metric"]
 
@@ -193,33 +193,46 @@ class Objective(ABC):
 
 
 class Matcher(ABC):
-    """Ranks indexed pieces for a query embedding sequence."""
+    """Ranks indexed pieces for a query embedding sequence.
+
+    The collection holds one modality (sheet snippets or audio excerpts) and
+    the query is usually the other: audio -> score (A2S) or score -> audio
+    (S2A).  Scores are comparable within one query only.
+    """
+
+    #: Plugin name.
+    name: ClassVar[str] = ""
+    #: How many answers of a full ranking (``top=None``) are located (start, end, path).
+    LOCATED: ClassVar[int] = 10
 
     @abstractmethod
-    def fit(self, collection: Mapping[str, np.ndarray]) -> None:
-        """Index a collection.
-
-        Parameters
-        ----------
-        collection : mapping of str to np.ndarray [shape=(n_rows, dim)], float32
-            Piece id -> its embedding sequence in playing / reading order.
-        """
+    def fit(self, collection: Collection) -> None:
+        """Index a collection (embedding sequences in playing / reading order)."""
 
     @abstractmethod
-    def match(self, query: np.ndarray, *, top: int = 10) -> list[Match]:
+    def match(self, query: np.ndarray, *, top: int | None = 10,
+              candidates: Sequence[int] | None = None, rate: float = 1.0) -> list[Match]:
         """Rank the indexed pieces for ``query``.
 
         Parameters
         ----------
         query : np.ndarray [shape=(n_rows, dim)], float32
-            The query's embedding sequence (of the other modality).
-        top : int
-            How many pieces to return.
+            The query's embedding sequence, L2-normalised rows.
+        top : int or None
+            How many pieces to return; None ranks every (candidate) piece, and
+            only the first :attr:`LOCATED` are then located.
+        candidates : sequence of int or None
+            Positions in the collection of the only pieces to score (a
+            prefilter's shortlist); None scores every piece.
+        rate : float
+            Collection rows expected per query row: the two modalities are
+            sampled at different rates (an audio excerpt every 0.5 s, a sheet
+            window every 50 px).  Matchers that warp time may ignore it.
 
         Returns
         -------
         list of Match
-            Best first, with the matched rows of each piece.
+            Best first.
         """
 
 

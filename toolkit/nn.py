@@ -18,8 +18,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import types
-import typing
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -30,7 +28,8 @@ from torch import nn
 
 from . import __version__
 from .build import atomic_write_text
-from .errors import IntegrityError, ParameterError, did_you_mean
+from .config import make_config, parse_param  # noqa: F401  (re-exported)
+from .errors import IntegrityError, ParameterError
 from .interfaces import Encoder
 
 __all__ = [
@@ -48,78 +47,6 @@ __all__ = [
 MODEL_FORMAT = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.pt"
-
-
-# --- typed hyper-parameters ------------------------------------------------------
-
-
-def parse_param(text: str) -> tuple[str, Any]:
-    """``"key=value"`` from the command line; the value is read as JSON when it can be.
-
-    ``context=84`` gives an int, ``sheet_backbone=resnet18`` a string,
-    ``sheet_window=[160,200]`` a list.
-    """
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise ParameterError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        return key.strip(), json.loads(value)
-    except ValueError:
-        return key.strip(), value
-
-
-def _coerce(tp: Any, value: Any, key: str, what: str) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-
-    def bad() -> ParameterError:
-        return ParameterError(f"{what}: {key} must be {getattr(tp, '__name__', tp)}, got {value!r}")
-
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, key, what)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise bad()
-        items = args if (len(args) != 2 or args[1] is not Ellipsis) else (args[0],) * len(value)
-        if len(items) != len(value):
-            raise ParameterError(f"{what}: {key} needs {len(items)} values, got {value!r}")
-        return tuple(_coerce(t, v, key, what) for t, v in zip(items, value))
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise bad()
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad()
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad()
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise bad()
-        return value
-    return value
-
-
-def make_config(cls: type, params: dict[str, Any], *, what: str) -> Any:
-    """Build the frozen dataclass ``cls`` from ``params``; unknown keys get a did-you-mean."""
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    for key in params:
-        if key not in names:
-            raise ParameterError(
-                f"{what}: " + did_you_mean(key, names, what="parameter").replace("Known:", "Allowed:")
-            )
-    kwargs = {k: _coerce(hints[k], v, k, what) for k, v in params.items() if v is not None}
-    try:
-        return cls(**kwargs)
-    except ValueError as exc:
-        raise ParameterError(f"{what}: {exc}") from None
 
 
 # --- CCA -----------------------------------------------------------------------------

@@ -40,6 +40,13 @@ import numpy as np
 
 from .errors import ParameterError
 
+# numba's default OpenMP layer spin-waits between parallel regions, and so do
+# OpenBLAS's threads after every matrix product: alternating the two (a cost
+# block, then the kernel) made each switch cost milliseconds on two cores.
+# The work-queue layer does not spin.  Set before numba's first parallel call.
+if numba.config.THREADING_LAYER == "default":
+    numba.config.THREADING_LAYER = "workqueue"
+
 __all__ = ["Alignment", "SequenceBank", "cosine_cost", "dtw", "dtw_many", "ENDS", "LANES"]
 
 ENDS = ("normalized", "total")
@@ -122,6 +129,13 @@ def _group(C, c0, width, lens, subseq, normalized_end, cost, length, end, g):  #
 @numba.njit(cache=True, parallel=True)
 def _groups(C, goff, lens, subseq, normalized_end, cost, length, end):  # pragma: no cover
     for g in numba.prange(goff.shape[0] - 1):
+        _group(C, goff[g], goff[g + 1] - goff[g], lens[g], subseq, normalized_end,
+               cost, length, end, g)
+
+
+@numba.njit(cache=True, nogil=True)
+def _groups_serial(C, goff, lens, subseq, normalized_end, cost, length, end):  # pragma: no cover
+    for g in range(goff.shape[0] - 1):
         _group(C, goff[g], goff[g + 1] - goff[g], lens[g], subseq, normalized_end,
                cost, length, end, g)
 
@@ -303,7 +317,8 @@ def _run_groups(C3: np.ndarray, goff: np.ndarray, lens: np.ndarray, subsequence:
     g = len(goff) - 1
     out = (np.full((g, LANES), np.inf, np.float32), np.ones((g, LANES), np.int32),
            np.zeros((g, LANES), np.int32))
-    _groups(C3, goff, lens, subsequence, normalized, *out)
+    # one group is not worth waking the other cores
+    (_groups if g > 1 else _groups_serial)(C3, goff, lens, subsequence, normalized, *out)
     return out
 
 

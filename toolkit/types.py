@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ParameterError
+
 __all__ = [
     "BBox",
     "ScoreSource",
@@ -21,6 +23,7 @@ __all__ = [
     "RenderedScore",
     "SnippetPair",
     "PieceSequence",
+    "Collection",
     "Match",
 ]
 
@@ -190,6 +193,76 @@ class PieceSequence:
     audio_times: np.ndarray
 
 
+class Collection:
+    """The embedding sequences of indexed pieces, in one modality.
+
+    Parameters
+    ----------
+    ids : sequence of str
+        Piece ids, one per sequence.
+    embeddings : np.ndarray [shape=(n_rows, dim)], float32
+        L2-normalised rows of every piece, piece after piece, each in playing /
+        reading order (a memory map is fine: it is read, never written).
+    offsets : np.ndarray [shape=(n_pieces + 1,)], int
+        Piece ``p`` owns rows ``offsets[p] .. offsets[p+1] - 1``.
+    """
+
+    def __init__(self, ids, embeddings: np.ndarray, offsets: np.ndarray) -> None:
+        self.ids = tuple(ids)
+        self.embeddings = embeddings
+        self.offsets = np.asarray(offsets, dtype=np.int64)
+        if embeddings.ndim != 2:
+            raise ParameterError(f"embeddings must be [n_rows, dim], got shape {embeddings.shape}")
+        if (len(self.offsets) != len(self.ids) + 1 or self.offsets[0] != 0
+                or self.offsets[-1] != len(embeddings) or (np.diff(self.offsets) < 0).any()):
+            raise ParameterError(
+                f"offsets must rise from 0 to {len(embeddings)} rows in {len(self.ids) + 1} steps")
+        self._position = {pid: i for i, pid in enumerate(self.ids)}
+        if len(self._position) != len(self.ids):
+            raise ParameterError("piece ids must be unique")
+
+    @classmethod
+    def from_mapping(cls, mapping) -> Collection:
+        """From ``{piece id: [n_rows, dim] embeddings}``."""
+        ids = list(mapping)
+        seqs = [np.asarray(mapping[k], dtype=np.float32) for k in ids]
+        dim = seqs[0].shape[1] if seqs else 0
+        emb = np.concatenate(seqs) if seqs else np.zeros((0, dim), np.float32)
+        return cls(ids, emb, np.concatenate([[0], np.cumsum([len(x) for x in seqs])]))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def dim(self) -> int:
+        return int(self.embeddings.shape[1])
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Rows of each piece: ``np.ndarray [shape=(n_pieces,)]``."""
+        return np.diff(self.offsets)
+
+    def index(self, piece: str) -> int:
+        """Position of ``piece`` in :attr:`ids`; KeyError when it is not here."""
+        return self._position[piece]
+
+    def sequence(self, i: int) -> np.ndarray:
+        """Rows of piece ``i``: ``np.ndarray [shape=(n, dim)]``."""
+        return np.asarray(self.embeddings[self.offsets[i]:self.offsets[i + 1]], dtype=np.float32)
+
+    def piece_of_rows(self) -> np.ndarray:
+        """The piece of every row: ``np.ndarray [shape=(n_rows,)], int64``."""
+        return np.repeat(np.arange(len(self.ids), dtype=np.int64), self.lengths)
+
+    def subset(self, pieces) -> Collection:
+        """The pieces at positions ``pieces`` (copied rows), in that order."""
+        pieces = np.asarray(pieces, dtype=np.int64)
+        seqs = [self.sequence(int(i)) for i in pieces]
+        emb = np.concatenate(seqs) if seqs else np.zeros((0, self.dim), np.float32)
+        return Collection([self.ids[int(i)] for i in pieces], emb,
+                          np.concatenate([[0], np.cumsum([len(x) for x in seqs])]))
+
+
 @dataclass(frozen=True)
 class Match:
     """One ranked answer of a :class:`~toolkit.interfaces.Matcher`.
@@ -202,10 +275,15 @@ class Match:
         Higher is better (a cost is returned negated).
     start, end : int
         First and last matched row of the piece's indexed sequence; the index
-        maps rows to ``(page, system, x)`` or to seconds.
+        maps rows to ``(page, system, x)`` or to seconds.  -1 when the matcher
+        did not locate the match (only beyond the first ten of a full ranking).
+    path : np.ndarray [shape=(length, 2)], int or None
+        ``(query row, piece row)`` pairs of an alignment, when the matcher
+        computes one.
     """
 
     piece: str
     score: float
     start: int = 0
     end: int = 0
+    path: np.ndarray | None = field(default=None, compare=False, repr=False)
