@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from toolkit.audio import excerpt_centres
 from toolkit.build import iter_pieces, validate_dataset
 from toolkit.errors import IntegrityError, ParameterError, UnknownPluginError, did_you_mean
 from toolkit.interfaces import Dataset
@@ -398,7 +399,7 @@ class RenderedDataset(Dataset):
             raise IntegrityError(f"{self.folder(piece)}: no renditions")
         r = self.rendition(piece, rendition or names[0])
         n_frames = r.spectrogram.shape[1]
-        centres = np.arange(self.audio_context // 2, max(n_frames, 1), audio_hop)
+        centres = excerpt_centres(n_frames, self.audio_context, audio_hop)
         audio = np.stack([window(r.spectrogram, c, self.audio_context) for c in centres])
         fps = float(self.spec.get("spectrogram", {}).get("fps", 20.0))
         return PieceSequence(piece, sheet, positions, audio, (centres / fps).astype(np.float32))

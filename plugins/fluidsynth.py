@@ -33,6 +33,9 @@ __all__ = ["FluidSynthesizer", "find_soundfont", "available_soundfonts"]
 _SUFFIXES = (".sf2", ".sf3")
 #: Seconds of audio kept after the last note ends (release and reverb tail).
 TAIL = 1.0
+#: FluidSynth renders in blocks of this many samples (FLUID_BUFSIZE) and applies
+#: note-ons at block boundaries.
+BLOCK = 64
 
 
 def _search_dirs() -> list[Path]:
@@ -106,6 +109,11 @@ class FluidSynthesizer(Synthesizer):
         self.gain = float(gain)
         self._synth = None
         self._sfids: dict[Path, int] = {}
+        self._clock = 0  # samples rendered by this synthesizer so far
+
+    def _samples(self, synth, n: int) -> np.ndarray:
+        self._clock += n
+        return synth.get_samples(n) if n > 0 else np.zeros(0, np.int16)
 
     def _get_synth(self):
         if self._synth is None:
@@ -143,8 +151,18 @@ class FluidSynthesizer(Synthesizer):
                    tempo_factor: float = 1.0) -> np.ndarray:
         if tempo_factor <= 0:
             raise ParameterError(f"tempo factor must be > 0, got {tempo_factor}")
-        self._select(soundfont or self.default_soundfont)
         synth = self._get_synth()
+        # A worker of `ast data render` plays many pieces on one synthesizer, so that
+        # a piece sounds (nearly) the same whichever pieces came before: back to the
+        # initial voices and controllers, and the piece starts on FluidSynth's
+        # 64-sample block grid — note-ons take effect at block boundaries of the
+        # synthesizer's running clock, so a piece starting mid-block had every
+        # note shifted by up to 63 samples (amplitude differences up to 0.1).  The
+        # modulated reverb and chorus still carry ~0.003 of history; only a fresh
+        # synthesizer (reloading the soundfonts) would remove that.
+        synth.system_reset()
+        self._samples(synth, (-self._clock) % BLOCK)
+        self._select(soundfont or self.default_soundfont)
         sr = self.sample_rate
         # (sample, order, pitch, velocity): note-offs (order 0) before note-ons at
         # the same sample, so a repeated pitch is re-struck, not cut.
@@ -162,7 +180,7 @@ class FluidSynthesizer(Synthesizer):
         sounding: dict[int, int] = {}
         for sample, kind, pitch, velocity in messages:
             if sample > now:
-                chunks.append(synth.get_samples(sample - now))
+                chunks.append(self._samples(synth, sample - now))
                 now = sample
             if kind == 1:
                 if sounding.get(pitch, 0) > 0:
@@ -174,11 +192,11 @@ class FluidSynthesizer(Synthesizer):
                 if sounding[pitch] == 0:
                     synth.noteoff(0, pitch)
         if end > now:
-            chunks.append(synth.get_samples(end - now))
+            chunks.append(self._samples(synth, end - now))
         stereo = np.concatenate(chunks).astype(np.float32).reshape(-1, 2) / 32768.0
         # silence and flush every voice so the next piece starts from silence
         synth.all_sounds_off(0)
-        synth.get_samples(int(0.2 * sr))
+        self._samples(synth, int(0.2 * sr))
         return np.clip(stereo.mean(axis=1), -1.0, 1.0)
 
     def __del__(self):

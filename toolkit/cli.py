@@ -567,12 +567,285 @@ def fit_command(ctx: click.Context, dataset: str, encoder: str, objective: str, 
                       f"(use `ast --registry {registered} ...` or ${ENV_VAR})")
 
 
+# --- index ----------------------------------------------------------------------
+
+
+@cli.command("index")
+@click.option("--model", "-m", "model", required=True, metavar="NAME|DIR",
+              help="A model folder (from `ast fit`) or a registered model name.")
+@click.option("--dataset", "-d", metavar="NAME|DIR",
+              help="Rendered dataset to index; default: the one the model was trained on.")
+@click.option("--split", default="test", show_default=True, metavar="SPLIT",
+              help="train, valid, test, a comma-separated list, or all.")
+@click.option("--audio", "audio", multiple=True, type=click.Path(), metavar="PATH",
+              help="Index these recordings instead of a dataset (files or folders, searched "
+              "recursively; wav, flac, mp3, ogg, aiff; any sample rate or channel count). "
+              "Repeatable. The index then has an audio side only.")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
+              help="Index folder; running the same command again resumes or reports it complete.")
+@click.option("--sheet-hop", default=50, show_default=True, type=int, metavar="PX",
+              help="Pixels between sheet windows along the unrolled systems (seed 002: 50).")
+@click.option("--audio-hop", default=0.5, show_default=True, type=float, metavar="SECONDS",
+              help="Seconds between excerpt centres (rounded to whole frames).")
+@click.option("--rendition", metavar="NAME",
+              help="Which performance of each dataset piece; default: its first.")
+@click.option("--overwrite", is_flag=True, help="Replace an index of other settings in --out.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def index_command(ctx: click.Context, model: str, dataset: str | None, split: str,
+                  audio: tuple[str, ...], out: str, sheet_hop: int, audio_hop: float,
+                  rendition: str | None, overwrite: bool, as_json: bool) -> None:
+    """Embed every piece of a collection for piece identification (`ast match`).
+
+    Each piece becomes two embedding sequences: sheet windows slid along its
+    unrolled systems and spectrogram excerpts slid over its recording, with
+    what each row is (page, system, x — or seconds) and the model's
+    fingerprint.  The arrays are memory-mapped when read.
+
+    A killed run resumes where it stopped; a piece that cannot be indexed is
+    reported (piece, file, reason) in OUT/failures.json and the others go on;
+    the exit status is then 3.
+
+    \b
+    Examples:
+      ast index -m models/demo-attention -d demo --out indexes/demo
+      ast index -m models/demo-attention --split all --out indexes/demo-all
+      ast index -m models/demo-attention --audio ~/recordings --out indexes/mine
+    """
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    from .index import build_index
+    from .models import resolve_dataset_dir
+
+    registry = _registry(ctx)
+    root = resolve_dataset_dir(dataset, registry) if dataset else None
+    progress = Progress(TextColumn("[bold]index"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("[red]{task.fields[failed]} failed"), TimeElapsedColumn(),
+                        TextColumn("ETA"), TimeRemainingColumn(), console=err_console,
+                        disable=as_json)
+    task = None
+
+    def update(event: str, done: int, failed: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            task = progress.add_task("", total=total, failed=0)
+        progress.update(task, completed=done + failed, failed=failed)
+
+    try:
+        with progress:
+            report = build_index(model, out, dataset=root, split=split,
+                                 audio=list(audio) if audio else None, sheet_hop=sheet_hop,
+                                 audio_hop=audio_hop, rendition=rendition, overwrite=overwrite,
+                                 registry=registry, progress=update)
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: finished pieces are kept in {out}; run the same "
+                          "command again to continue")
+        ctx.exit(130)
+    from .index import Index
+
+    idx = Index(out)
+    summary = {"out": str(out), "pieces": len(idx), "modalities": idx.modalities,
+               "rows": idx.meta["rows"], "built": len(report.built),
+               "resumed": len(report.resumed), "already_complete": report.already_complete,
+               "failed": report.failed, "seconds": round(report.seconds, 2)}
+    if as_json:
+        _print_json(summary)
+    else:
+        if report.already_complete:
+            console.print(f"{out} is already a complete index of these settings: "
+                          f"{len(idx)} pieces, " + ", ".join(
+                              f"{n:,} {m} rows" for m, n in idx.meta["rows"].items()))
+        else:
+            console.print(
+                f"[green]{len(idx)} pieces indexed[/] ({len(report.built)} embedded now, "
+                f"{len(report.resumed)} from an earlier run), "
+                + ", ".join(f"{n:,} {m} rows" for m, n in idx.meta["rows"].items())
+                + f", [{'red' if report.failed else 'green'}]{len(report.failed)} failed[/] "
+                f"in {report.seconds:.1f} s → {out}")
+        if report.failed:
+            table = Table(title=f"pieces not indexed (also in {Path(out) / 'failures.json'})")
+            for col in ("piece", "file", "reason"):
+                table.add_column(col, overflow="fold")
+            for f in report.failed:
+                table.add_row(f["piece"], f["file"], f["reason"])
+            console.print(table)
+    if report.failed:
+        ctx.exit(EXIT_PIECES_FAILED)
+
+
+# --- match -------------------------------------------------------------------------
+
+
+def _matcher_params(pairs: Sequence[str], names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``KEY=VALUE`` (for the only matcher) or ``MATCHER.KEY=VALUE`` -> per-matcher dicts."""
+    from .config import parse_param
+    from .matching import parse_spec
+
+    bases = []
+    for n in names:
+        main, pre = parse_spec(n)
+        bases += [main] + ([pre[0]] if pre else [])
+    out: dict[str, dict[str, Any]] = {}
+    for text in pairs:
+        key, value = parse_param(text)
+        owner, dot, key = key.rpartition(".")
+        if not dot:
+            if len(set(bases)) != 1:
+                raise click.BadParameter(f"{text!r}: with several matchers write MATCHER.KEY=VALUE",
+                                         param_hint="--matcher-param")
+            owner = bases[0]
+        out.setdefault(owner, {})[key] = value
+    return out
+
+
+def _systems(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    a, _, b = text.partition("-")
+    try:
+        lo, hi = int(a), int(b or a)
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: write A-B or A (1-based systems)",
+                                 param_hint="--systems") from None
+    if lo < 1 or hi < lo:
+        raise click.BadParameter(f"{text!r}: need 1 <= A <= B", param_hint="--systems")
+    return lo, hi
+
+
+def _describe(pos: dict[str, Any] | None) -> str:
+    if not pos:
+        return ""
+    if "seconds" in pos:
+        return f"{pos['seconds']:.1f} s"
+    return f"p{pos['page']} s{pos['system']} x{pos['x']}"
+
+
+@cli.command("match")
+@click.option("--index", "-i", "index_dir", required=True, type=click.Path(file_okay=False),
+              help="An index folder made by `ast index`.")
+@click.option("--query", "-q", metavar="FILE|PIECE",
+              help="An audio file (wav, flac, mp3, ogg, aiff), or a piece: its id, a unique "
+              "part of it, or its number in the index (`--list`).")
+@click.option("--matcher", "-M", default="dtw", show_default=True, metavar="NAME",
+              help="Matcher plugin: vote, shazam, dtw, sdtw (`ast plugins list -g matchers`); "
+              "NAME+vote:K runs it on the vote's K best pieces.")
+@click.option("--prefilter", metavar="NAME:K", help="e.g. vote:50: the matcher scores only the "
+              "prefilter's K best pieces (seed 002, footnote 1).")
+@click.option("--matcher-param", "matcher_params", multiple=True, metavar="KEY=VALUE",
+              help="Matcher hyper-parameter (repeatable), e.g. k=10, codes=512.")
+@click.option("--direction", default="a2s", show_default=True, type=click.Choice(["a2s", "s2a"]),
+              help="For a piece query: a2s queries its recording against the scores, s2a "
+              "its score against the recordings.")
+@click.option("--start", type=float, metavar="SECONDS", help="Audio fragment: first second.")
+@click.option("--duration", type=float, metavar="SECONDS", help="Audio fragment: its length.")
+@click.option("--systems", "systems_text", metavar="A-B",
+              help="Score fragment: systems A to B (1-based).")
+@click.option("--dataset", "-d", metavar="NAME|DIR",
+              help="Take the query piece from this rendered dataset instead of the index.")
+@click.option("--top", "-n", default=10, show_default=True, type=int, help="Pieces to list.")
+@click.option("--report", type=click.Path(dir_okay=False),
+              help="PNG: the query, the cost matrix with the warping path (seed 002, Fig. 2) "
+              "and the matched region of the best piece.")
+@click.option("--model", "-m", metavar="NAME|DIR",
+              help="The index's model at another path (checked by its weights' sha256).")
+@click.option("--list", "list_pieces", is_flag=True, help="List the index's pieces and stop.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def match_command(ctx: click.Context, index_dir: str, query: str | None, matcher: str,
+                  prefilter: str | None, matcher_params: tuple[str, ...], direction: str,
+                  start: float | None, duration: float | None, systems_text: str | None,
+                  dataset: str | None, top: int, report: str | None, model: str | None,
+                  list_pieces: bool, as_json: bool) -> None:
+    """Which piece — and where in it — does a recording or a score come from?
+
+    The query is embedded with the index's model, matched against every
+    indexed piece of the other modality, and the best pieces are listed with
+    their score and the matched position (page / system / x, or seconds).
+
+    \b
+    Examples:
+      ast match -i indexes/demo -q recording.flac --report match.png
+      ast match -i indexes/demo -q altdeu10.abc#12 --start 5 --duration 10 -M sdtw
+      ast match -i indexes/demo -q bwv269 --direction s2a --systems 1-2 -M sdtw
+      ast match -i indexes/demo -q 3 -M dtw --prefilter vote:5 --json
+    """
+    from .identification import dataset_query, file_query, identify, piece_query
+    from .index import Index
+
+    registry = _registry(ctx)
+    idx = Index(index_dir)
+    if list_pieces:
+        rows = [{"number": i, "id": p["id"], "duration": round(p["duration"], 1),
+                 **{m: p[m][1] - p[m][0] for m in ("sheet", "audio") if m in p}}
+                for i, p in enumerate(idx.pieces)]
+        if as_json:
+            _print_json({"index": index_dir, "pieces": rows})
+            return
+        table = Table(title=f"{index_dir}: {len(rows)} pieces")
+        for col in ("number", "id", "duration", "sheet", "audio"):
+            table.add_column(col if col not in ("sheet", "audio") else f"{col} rows",
+                             justify="right" if col != "id" else "left", overflow="fold")
+        for r in rows:
+            table.add_row(str(r["number"]), r["id"], f"{r['duration']:.1f} s",
+                          str(r.get("sheet", "")), str(r.get("audio", "")))
+        console.print(table)
+        return
+    if not query:
+        raise click.UsageError("give --query FILE|PIECE (or --list)")
+    params = _matcher_params(matcher_params, [matcher] + ([f"{matcher.partition('+')[0]}+{prefilter}"]
+                                                         if prefilter else []))
+    systems = _systems(systems_text)
+    qmod = "audio" if direction == "a2s" else "sheet"
+    if Path(query).expanduser().is_file() or Path(query).suffix.lower() in (
+            ".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".aif", ".aiff"):
+        if systems or start is not None or duration is not None:
+            raise click.UsageError("--start/--duration/--systems select a fragment of a piece "
+                                   "query; cut an audio file before querying with it")
+        encoder, _ = idx.load_encoder(model, registry)
+        q = file_query(idx, encoder, Path(query).expanduser())
+    elif dataset:
+        from .models import resolve_dataset_dir
+
+        encoder, _ = idx.load_encoder(model, registry)
+        q = dataset_query(idx, encoder, resolve_dataset_dir(dataset, registry), query, qmod,
+                          start=start, duration=duration, systems=systems)
+    else:
+        q = piece_query(idx, query, qmod, start=start, duration=duration, systems=systems)
+    matches, rows, fitted = identify(idx, q, matcher, top=top, prefilter=prefilter, params=params)
+    result = {"index": index_dir, "query": q.label, "query_modality": q.modality,
+              "true_piece": q.piece, "matcher": fitted.name, "query_rows": int(len(q.embeddings)),
+              "results": rows}
+    if report:
+        from .figures import match_report
+
+        match_report(idx, q, matches, report, matcher=fitted.name)
+        result["report"] = report
+    if as_json:
+        _print_json(result)
+        return
+    table = Table(title=f"{q.label} ({q.modality}, {len(q.embeddings)} excerpts"
+                  f"{'' if q.modality == 'audio' else ' of the score'}) → {fitted.name} on "
+                  f"{index_dir}")
+    for col in ("rank", "piece", "score", "from", "to"):
+        table.add_column(col, justify="right" if col in ("rank", "score") else "left")
+    for r in rows:
+        mark = " [green]✓[/]" if q.piece and r["piece"] == q.piece else ""
+        table.add_row(str(r["rank"]), r["piece"] + mark, f"{r['score']:.4g}",
+                      _describe(r.get("start")), _describe(r.get("end")))
+    console.print(table)
+    if q.piece and q.piece not in [r["piece"] for r in rows]:
+        console.print(f"[yellow]the true piece {q.piece} is not among the first {top}[/]")
+    if report:
+        console.print(f"report written to {report}")
+
+
 # --- eval ---------------------------------------------------------------------
 
 
 @cli.group("eval", cls=AstGroup)
 def eval_group() -> None:
-    """Evaluate retrieval results with the metric plugins."""
+    """Evaluate: snippet retrieval, piece identification, fragments, scalability."""
 
 
 @eval_group.command("scores")
@@ -690,6 +963,209 @@ def eval_snippets(ctx: click.Context, model: str, dataset: str | None, split: st
     for d, values in report["directions"].items():
         table.add_row(d, *(f"{values[m]:.3f}" if "rank" not in m else f"{values[m]:.1f}"
                            for m in metrics))
+    console.print(table)
+    if figure:
+        console.print(f"figure written to {figure}")
+
+
+_MATCHERS_HELP = ("Comma-separated matcher plugins (`ast plugins list -g matchers`); "
+                  "NAME+vote:K runs NAME on the vote's K best pieces.")
+
+
+def _eval_common(f):
+    """Options every piece-identification evaluation takes."""
+    options = [
+        click.option("--index", "-i", "index_dir", required=True, type=click.Path(file_okay=False),
+                     help="An index folder made by `ast index` from a rendered dataset."),
+        click.option("--direction", default="both", show_default=True,
+                     type=click.Choice(["a2s", "s2a", "both"]),
+                     help="a2s: recordings query the scores; s2a: scores query the recordings."),
+        click.option("--prefilter", metavar="NAME:K",
+                     help="Score only the prefilter's K best pieces (e.g. vote:50)."),
+        click.option("--matcher-param", "matcher_params", multiple=True,
+                     metavar="MATCHER.KEY=VALUE", help="Matcher hyper-parameter (repeatable)."),
+        click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _eval_progress(as_json: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=err_console, disable=as_json, transient=True)
+    task = progress.add_task("", total=None)
+
+    def update(what: str, done: int, total: int) -> None:
+        progress.update(task, description=what, completed=done, total=total)
+
+    return progress, update
+
+
+def _int_list(text: str, what: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: comma-separated integers", param_hint=what) from None
+    if not values or min(values) < 1:
+        raise click.BadParameter(f"{text!r}: integers >= 1", param_hint=what)
+    return values
+
+
+@eval_group.command("pieces")
+@_eval_common
+@click.option("--matcher", "-M", "matchers", default="vote,shazam,dtw,sdtw", show_default=True,
+              help=_MATCHERS_HELP)
+def eval_pieces(index_dir: str, direction: str, prefilter: str | None,
+                matcher_params: tuple[str, ...], as_json: bool, matchers: str) -> None:
+    """Piece identification, seed 002's Table I: each piece queried whole.
+
+    Every piece's recording queries all scores (A2S) and every score all
+    recordings (S2A); the table gives R@1, R@5 and R@10 as counts and
+    fractions, the mean reciprocal rank and the median rank, per matcher.
+    Pieces scoring the same as the true piece count against it.
+    """
+    from .identification import evaluate_pieces
+    from .index import Index
+
+    names = [m.strip() for m in matchers.split(",") if m.strip()]
+    params = _matcher_params(matcher_params, names)
+    idx = Index(index_dir)
+    progress, update = _eval_progress(as_json)
+    with progress:
+        report = evaluate_pieces(idx, names, direction=direction, prefilter=prefilter,
+                                 params=params, progress=update)
+    if as_json:
+        _print_json(report)
+        return
+    n = report["queries"]
+    for d in ("a2s", "s2a"):
+        rows = [r for r in report["results"] if r["direction"] == d]
+        if not rows:
+            continue
+        title = {"a2s": "Audio-to-score (A2S)", "s2a": "Score-to-audio (S2A)"}[d]
+        table = Table(title=f"{title} piece identification: {n} queries, {idx.folder}")
+        for col in ("Method", "R@1", "R@5", "R@10", "MRR", "MR", "ms / query"):
+            table.add_column(col, justify="left" if col == "Method" else "right")
+        for r in rows:
+            table.add_row(r["matcher"], *(f"{r[f'R@{k}']} ({r[f'R@{k} fraction']:.2f})"
+                                         for k in (1, 5, 10)),
+                          f"{r['MRR']:.2f}", f"{r['MR']:g}", f"{1000 * r['seconds per query']:.1f}")
+        console.print(table)
+
+
+@eval_group.command("fragments")
+@_eval_common
+@click.option("--matcher", "-M", default="sdtw", show_default=True, help=_MATCHERS_HELP)
+@click.option("--lengths", default="10,20,30,40,50,60,70,80", show_default=True,
+              help="Audio query lengths in seconds (A2S).")
+@click.option("--systems", default="1,2,3,4,5,6,7,8", show_default=True,
+              help="Score query lengths in systems (S2A).")
+@click.option("--queries", "-n", default=100, show_default=True, type=int,
+              help="Random queries per length (seed 002: 1,500).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random queries.")
+def eval_fragments(index_dir: str, direction: str, prefilter: str | None,
+                   matcher_params: tuple[str, ...], as_json: bool, matcher: str, lengths: str,
+                   systems: str, queries: int, seed: int) -> None:
+    """Fragment retrieval, seed 002's Table II: MRR by query length.
+
+    Random audio fragments of each length (seconds) query the scores; random
+    runs of consecutive systems query the recordings.  Fragments are drawn
+    from the pieces long enough, with a seeded generator; a length no piece
+    reaches has no queries (shown as -).
+    """
+    from .identification import evaluate_fragments
+    from .index import Index
+
+    params = _matcher_params(matcher_params, [matcher])
+    idx = Index(index_dir)
+    progress, update = _eval_progress(as_json)
+    with progress:
+        report = evaluate_fragments(
+            idx, matcher, direction=direction, audio_lengths=_int_list(lengths, "--lengths"),
+            system_counts=_int_list(systems, "--systems"), queries=queries, seed=seed,
+            prefilter=prefilter, params=params, progress=update)
+    if as_json:
+        _print_json(report)
+        return
+    for d, unit in (("a2s", "Length (s)"), ("s2a", "Systems")):
+        rows = [r for r in report["results"] if r["direction"] == d]
+        if not rows:
+            continue
+        name = {"a2s": "Audio-to-score", "s2a": "Score-to-audio"}[d]
+        table = Table(title=f"{name} fragments, {rows[0]['matcher']}, seed {seed}: {idx.folder}")
+        table.add_column(unit, justify="left")
+        for r in rows:
+            table.add_column(f"{r['length']:g}", justify="right")
+        table.add_row("MRR", *("-" if r["MRR"] is None else f"{r['MRR']:.2f}" for r in rows))
+        table.add_row("R@1", *("-" if r["MRR"] is None else f"{r['R@1 fraction']:.2f}" for r in rows))
+        table.add_row("queries", *(str(r["queries"]) for r in rows), style="dim")
+        table.add_row("pieces", *(str(r["pieces"]) for r in rows), style="dim")
+        console.print(table)
+
+
+@eval_group.command("scale")
+@_eval_common
+@click.option("--matcher", "-M", default="sdtw", show_default=True, help=_MATCHERS_HELP)
+@click.option("--sizes", help="Collection sizes in pieces, comma-separated; default: an eighth, "
+              "a quarter, half and all of the index.")
+@click.option("--repeats", default=10, show_default=True, type=int,
+              help="Random subsets per size (seed 002: 10).")
+@click.option("--queries", "-n", default=100, show_default=True, type=int,
+              help="Queries per subset (seed 002: 1,000).")
+@click.option("--audio-seconds", default=50.0, show_default=True, type=float,
+              help="Length of the audio queries (seed 002: 50 s).")
+@click.option("--query-systems", default=4, show_default=True, type=int,
+              help="Length of the score queries in systems (seed 002: 4).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--figure", type=click.Path(dir_okay=False),
+              help="PNG of MRR and search time against collection size (seed 002, Fig. 3).")
+def eval_scale(index_dir: str, direction: str, prefilter: str | None,
+               matcher_params: tuple[str, ...], as_json: bool, matcher: str, sizes: str | None,
+               repeats: int, queries: int, audio_seconds: float, query_systems: int, seed: int,
+               figure: str | None) -> None:
+    """Scalability as in seed 002's Figure 3: MRR and search time against collection size.
+
+    Random subsets of the index's pieces of each size, each searched with
+    fixed-size fragments of its own pieces; fitting the matcher is not timed,
+    the search is.  For collections larger than a rendered dataset, see
+    benchmarks/match.py.
+    """
+    from .identification import evaluate_scale
+    from .index import Index
+
+    params = _matcher_params(matcher_params, [matcher])
+    idx = Index(index_dir)
+    progress, update = _eval_progress(as_json)
+    with progress:
+        report = evaluate_scale(idx, matcher, direction=direction,
+                                sizes=_int_list(sizes, "--sizes") if sizes else None,
+                                repeats=repeats, queries=queries, audio_seconds=audio_seconds,
+                                systems=query_systems, seed=seed, prefilter=prefilter,
+                                params=params, progress=update)
+    if figure:
+        from .figures import scale_figure
+
+        scale_figure(report, figure)
+        report["figure"] = figure
+    if as_json:
+        _print_json(report)
+        return
+    table = Table(title=f"scalability of {report['results'][0]['matcher']}: {idx.folder} "
+                        f"({repeats} subsets × {queries} queries per size)")
+    table.add_column("pieces", justify="right")
+    dirs = sorted({r["direction"] for r in report["results"]})
+    for d in dirs:
+        table.add_column(f"{d.upper()} MRR", justify="right")
+        table.add_column(f"{d.upper()} ms / query", justify="right")
+    for size in sorted({r["pieces"] for r in report["results"]}):
+        cells = []
+        for d in dirs:
+            r = next(x for x in report["results"] if x["pieces"] == size and x["direction"] == d)
+            cells += [f"{r['MRR']:.2f} ± {r['MRR std']:.2f}", f"{1000 * r['seconds per query']:.1f}"]
+        table.add_row(str(size), *cells)
     console.print(table)
     if figure:
         console.print(f"figure written to {figure}")

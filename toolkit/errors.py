@@ -18,6 +18,7 @@ __all__ = [
     "PluginLoadError",
     "PluginInterfaceError",
     "IntegrityError",
+    "AudioError",
     "DuplicatePluginWarning",
     "did_you_mean",
 ]
@@ -52,6 +53,10 @@ class PluginInterfaceError(PluginLoadError):
 
 class IntegrityError(ToolkitError):
     """Files on disk are missing, corrupt or incomplete."""
+
+
+class AudioError(ParameterError):
+    """An audio file cannot be used: missing, unreadable, not audio, silent or too short."""
 
 
 class DuplicatePluginWarning(UserWarning):

@@ -9,7 +9,7 @@ import numpy as np
 
 from .errors import ParameterError
 
-__all__ = ["alignment_figure", "snippet_retrieval_figure"]
+__all__ = ["alignment_figure", "snippet_retrieval_figure", "match_report", "scale_figure"]
 
 
 def _pyplot():
@@ -188,3 +188,214 @@ def snippet_retrieval_figure(encoder, emb, out: str | os.PathLike, *, query: int
     plt.close(fig)
     os.replace(tmp, out)
     return out
+
+
+def _save(fig, out: str | os.PathLike, dpi: int = 100) -> Path:
+    plt = _pyplot()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.tmp{out.suffix or '.png'}")
+    fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, out)
+    return out
+
+
+def _rendered(root):
+    from . import plugins
+
+    return plugins.create("datasets", "rendered", root=root)
+
+
+def _recording(index, piece: int, query=None):
+    """A piece's (or the query's) spectrogram and frame rate, or None."""
+    from .audio import load_audio
+    from .spectrogram import spectrogram
+
+    spec = index.settings["spectrogram"]
+    fps = float(spec["fps"])
+    if query is not None and query.spectrogram is not None:
+        return query.spectrogram, fps
+    entry = index.pieces[piece] if piece >= 0 else None
+    root = query.dataset_root if query is not None else index.dataset_root
+    pid = query.piece if query is not None else entry["id"]
+    if root is not None and pid is not None:
+        ds = _rendered(root)
+        names = ds.renditions(pid)
+        name = (entry or {}).get("rendition") if entry else None
+        r = ds.rendition(pid, name if name in names else names[0])
+        return np.asarray(r.spectrogram, np.float32), fps
+    if entry is not None and entry.get("file"):
+        audio = load_audio(entry["file"], int(spec["sample_rate"]))
+        return spectrogram(audio, sample_rate=int(spec["sample_rate"]),
+                           frame_size=int(spec["frame_size"]), fps=fps,
+                           bands_per_octave=int(spec["bands_per_octave"]),
+                           fmin=float(spec["fmin"]), fmax=float(spec["fmax"])), fps
+    return None
+
+
+def _draw_spectrogram(ax, spec, fps, span, title, shade=None):
+    f0 = max(int(span[0] * fps), 0)
+    f1 = min(max(int(span[1] * fps), f0 + 1), spec.shape[1])
+    crop = spec[:, f0:f1]
+    ax.imshow(crop, origin="lower", aspect="auto", cmap="magma", vmin=0.0,
+              vmax=max(float(np.percentile(crop, 99.5)) if crop.size else 1.0, 1e-3),
+              extent=(f0 / fps, f1 / fps, -0.5, spec.shape[0] - 0.5))
+    if shade is not None:
+        ax.axvspan(shade[0], shade[1], color="cyan", alpha=0.25, lw=0)
+        ax.axvline(shade[0], color="cyan", lw=1.2)
+        ax.axvline(shade[1], color="cyan", lw=1.2)
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("bin")
+    ax.set_title(title, fontsize=9)
+
+
+def _draw_score_region(fig, grid_cell, dataset_root, piece_id, positions, window, title):
+    """The systems a run of sheet rows lies on (cropped from their pages), the
+    rows' windows shaded, one system of context above and below."""
+    from matplotlib.patches import Rectangle
+
+    ds = _rendered(dataset_root)
+    score = ds.score(piece_id)
+    systems = {s[0]: s for s in score["systems"]}
+    pages = sorted({int(p) for p in positions[:, 0]})[:2]
+    sub = grid_cell.subgridspec(1, len(pages), wspace=0.05)
+    h, w = window
+    for k, page in enumerate(pages):
+        ax = fig.add_subplot(sub[0, k])
+        image = ds.page(piece_id, page)
+        on_page = positions[positions[:, 0].astype(int) == page]
+        covered = sorted({int(s) for s in on_page[:, 1]})
+        shown = [i for i in systems if systems[i][1] == page
+                 and min(covered) - 1 <= i <= max(covered) + 1]
+        top = max(int(min(systems[i][3] for i in shown)) - 40, 0)
+        bottom = min(int(max(systems[i][5] for i in shown)) + 40, image.shape[0])
+        ax.imshow(image[top:bottom], cmap="gray", vmin=0, vmax=255,
+                  extent=(0, image.shape[1], bottom, top))
+        for system in covered:
+            xs = on_page[on_page[:, 1].astype(int) == system][:, 2]
+            _, _, x0, y0, x1, y1 = systems[system]
+            cy = (y0 + y1) / 2
+            left, right = max(xs.min() - w / 2, x0 - 10), min(xs.max() + w / 2, x1 + 10)
+            ax.add_patch(Rectangle((left, cy - h / 2), right - left, h, fc=(0, 0.8, 1, 0.22),
+                                   ec="tab:cyan", lw=1.5))
+        ax.set_axis_off()
+        ax.set_title(f"{title} (page {page + 1})" if k == 0 else f"page {page + 1}", fontsize=9)
+
+
+def match_report(index, query, matches, out: str | os.PathLike, *, matcher: str = "") -> Path:
+    """The picture of one ``ast match``: query, cost matrix with path, matched region.
+
+    Top left, the query (its spectrogram, or its systems on the page); top
+    right, the cosine-distance matrix between the query and the best piece,
+    audio along x and score along y as in seed 002's Fig. 2, with the warping
+    path (the matcher's, or a subsequence-DTW path for matchers without one);
+    below, the matched region: the score pages with the matched windows
+    shaded, or the recording with the matched span.
+
+    Parameters
+    ----------
+    index : toolkit.index.Index
+    query : toolkit.identification.Query
+    matches : list of Match
+        Best first; the first is drawn.
+    out : path
+        PNG file (written to a temporary name, then renamed).
+    """
+    from .sequence import cosine_cost, dtw
+
+    if not matches:
+        raise ParameterError("no match to draw")
+    plt = _pyplot()
+    best = matches[0]
+    piece = index.piece(best.piece)
+    target = "sheet" if query.modality == "audio" and index.has("sheet") else (
+        "audio" if index.has("audio") and query.modality == "sheet" else query.modality)
+    seq = index.sequence(target, piece)
+    C = cosine_cost(query.embeddings, seq)
+    path = best.path
+    path_kind = matcher
+    if path is None:
+        path = dtw(C, subsequence=True).path
+        path_kind = "subsequence DTW (for the picture)"
+    window = tuple(index.settings["model"]["sheet_window"])
+
+    fig = plt.figure(figsize=(15, 10))
+    grid = fig.add_gridspec(2, 2, height_ratios=[1, 1.1], width_ratios=[1.3, 1], hspace=0.25,
+                            wspace=0.18)
+    # -- the query
+    if query.modality == "audio":
+        ax = fig.add_subplot(grid[0, 0])
+        rec = _recording(index, -1, query) if (query.spectrogram is not None
+                                               or query.dataset_root) else None
+        ctx = index.settings["audio_context"] / query.fps
+        span = (max(float(query.positions[0]) - ctx / 2, 0), float(query.positions[-1]) + ctx / 2)
+        if rec is not None:
+            _draw_spectrogram(ax, rec[0], rec[1], span, f"query: {query.label}")
+        else:
+            ax.text(0.5, 0.5, "(no recording to draw)", ha="center", transform=ax.transAxes)
+            ax.set_axis_off()
+    elif query.dataset_root is not None and query.piece is not None:
+        _draw_score_region(fig, grid[0, 0], query.dataset_root, query.piece,
+                           np.asarray(query.positions), window, f"query: {query.label}")
+    # -- the cost matrix, audio along x, score along y (seed 002, Fig. 2)
+    ax = fig.add_subplot(grid[0, 1])
+    audio_is_query = query.modality == "audio"
+    M = C if audio_is_query else C.T
+    ax.imshow(M.T, origin="lower", aspect="auto", cmap="viridis_r", interpolation="nearest")
+    px, py = (path[:, 0], path[:, 1]) if audio_is_query else (path[:, 1], path[:, 0])
+    ax.plot(px, py, color="red", lw=1.4)
+    ax.set_xlabel(("query " if audio_is_query else "") + "audio excerpts")
+    ax.set_ylabel(("query " if not audio_is_query else "") + "score windows"
+                  if target != query.modality else "piece rows")
+    ax.set_title(f"cosine distance to {best.piece}\npath: {path_kind}; score {best.score:.3f}",
+                 fontsize=9)
+    # -- the matched region
+    start, end = (best.start, best.end) if best.start >= 0 else (int(path[0, 1]), int(path[-1, 1]))
+    if target == "sheet" and index.dataset_root is not None:
+        pos = index.positions("sheet", piece)[start:end + 1]
+        first = index.describe_row("sheet", piece, start)
+        last = index.describe_row("sheet", piece, end)
+        _draw_score_region(fig, grid[1, :], index.dataset_root, best.piece, pos, window,
+                           f"match #1: {best.piece}, page {first['page']} system {first['system']}"
+                           f" to page {last['page']} system {last['system']}")
+    elif target == "audio":
+        ax = fig.add_subplot(grid[1, :])
+        rec = _recording(index, piece)
+        secs = index.positions("audio", piece)
+        t0, t1 = float(secs[start]), float(secs[end])
+        if rec is not None:
+            _draw_spectrogram(ax, rec[0], rec[1], (0, rec[0].shape[1] / rec[1]),
+                              f"match #1: {best.piece}, {t0:.1f}–{t1:.1f} s", shade=(t0, t1))
+    fig.suptitle(f"{query.label} → " + ", ".join(f"{i + 1}. {m.piece}" for i, m in
+                                                  enumerate(matches[:3])), fontsize=11)
+    return _save(fig, out)
+
+
+def scale_figure(report: dict, out: str | os.PathLike) -> Path:
+    """Seed 002's Fig. 3: MRR and mean search time per query against collection size."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    rows = report["results"]
+    for (matcher, direction) in sorted({(r["matcher"], r["direction"]) for r in rows}):
+        sel = sorted((r for r in rows if r["matcher"] == matcher and r["direction"] == direction),
+                     key=lambda r: r["pieces"])
+        x = [r["pieces"] for r in sel]
+        label = f"{matcher} {direction.upper()}"
+        axes[0].errorbar(x, [r["MRR"] for r in sel], yerr=[r["MRR std"] for r in sel],
+                         marker="o", capsize=3, label=label)
+        axes[1].errorbar(x, [1000 * r["seconds per query"] for r in sel],
+                         yerr=[1000 * r["seconds std"] for r in sel], marker="o", capsize=3,
+                         label=label)
+    axes[0].set_ylabel("MRR")
+    axes[0].set_ylim(0, 1.02)
+    axes[1].set_ylabel("mean search time per query (ms)")
+    for ax, t in zip(axes, ("(a) MRR", "(b) search time")):
+        ax.set_xlabel("collection size (pieces)")
+        ax.set_title(t, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{report['index']}: fragments of {report['audio_seconds']:g} s / "
+                 f"{report['systems']} systems, {rows[0]['repeats']} subsets × "
+                 f"{rows[0]['queries']} queries per size", fontsize=10)
+    return _save(fig, out, dpi=110)

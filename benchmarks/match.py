@@ -1,0 +1,185 @@
+"""Benchmark: the DTW kernel, and search time against collection size (``ast match``).
+
+Kernel — nanoseconds per cell of the lane kernel (``toolkit.sequence``; one
+thread, then every core), of the full-matrix DTW with its path, and of
+``librosa.sequence.dtw`` on the same cost matrices, in the same run::
+
+    .venv/bin/python benchmarks/match.py kernel
+
+Scale — per-query search time of every matcher against collections of 100 to
+10,000 pieces, with and without the vote prefilter, and the MRR each reaches
+(seed 002, Sec. III-D and footnote 1).  Embedding sequences are synthetic —
+AR(1) walks on the unit sphere that decorrelate over a few rows, like
+overlapping excerpts; pieces of 100–800 rows (seed 002: ~420–520 per piece);
+queries are 100-row fragments (50 s of audio at 0.5 s per row) of random
+pieces, played at a random tempo (×0.8–1.25) with noise — so the MRR of each
+configuration is known exactly.  Fitting is not timed::
+
+    .venv/bin/python benchmarks/match.py scale --sizes 100,1000,10000 --queries 20 \\
+        --json benchmarks/results/match-scale.json
+
+Targets: the kernel within 1.3× of 1.25 ns per cell; 10,000 pieces in at most
+100 ms per query with the prefilter, at an MRR within 0.01 of exhaustive DTW.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import numba
+import numpy as np
+from scipy.signal import lfilter
+
+from toolkit.matching import make_matcher
+from toolkit.sequence import LANES, SequenceBank, cosine_cost, dtw, dtw_many
+from toolkit.types import Collection
+
+DIM = 32
+
+
+def machine() -> str:
+    return f"{platform.machine()} CPU, {os.cpu_count()} cores"
+
+
+def walks(rng: np.random.Generator, n_rows: int, a: float = 0.85) -> np.ndarray:
+    """Rows of an AR(1) process, unit length: ``[n_rows, DIM]`` float32."""
+    e = rng.standard_normal((n_rows, DIM)).astype(np.float32)
+    x = lfilter([np.sqrt(1 - a * a)], [1.0, -a], e, axis=0).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x
+
+
+def collection(rng: np.random.Generator, n_pieces: int) -> Collection:
+    lengths = rng.integers(100, 801, size=n_pieces)
+    emb = walks(rng, int(lengths.sum()))
+    return Collection([f"p{i:05d}" for i in range(n_pieces)], emb,
+                      np.concatenate([[0], np.cumsum(lengths)]))
+
+
+def performed(rng: np.random.Generator, x: np.ndarray, noise: float) -> np.ndarray:
+    """``x`` at a random tempo (×0.8–1.25, resampled rows) with noise; unit rows."""
+    tempo = float(np.exp(rng.uniform(np.log(0.8), np.log(1.25))))
+    n = max(2, int(round(len(x) / tempo)))
+    idx = np.clip(np.round(np.arange(n) * tempo).astype(int), 0, len(x) - 1)
+    y = x[idx] + rng.standard_normal((n, DIM)).astype(np.float32) * noise
+    return (y / np.linalg.norm(y, axis=1, keepdims=True)).astype(np.float32)
+
+
+def timed(f, repeat: int) -> float:
+    f()  # compile / warm up
+    best = np.inf
+    for _ in range(repeat):
+        t = time.perf_counter()
+        f()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def kernel(args: argparse.Namespace) -> dict:
+    import librosa
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for n, m in ((100, 400), (500, 2000), (1000, 4000)):
+        q, d = walks(rng, n), walks(rng, m)
+        C = cosine_cost(q, d)
+        # the lane kernel over 64 pieces of m // 8 columns: the matcher's case
+        pieces = walks(rng, 64 * (m // 8))
+        offsets = np.arange(0, 64 * (m // 8) + 1, m // 8)
+        bank = SequenceBank(pieces, offsets)
+        cells = n * len(pieces)
+        Cb = 1.0 - q @ bank.matrix.T
+        C3 = Cb.reshape(n, -1, LANES)
+        from toolkit.sequence import _run_groups
+
+        row = {"shape": [n, m]}
+        numba.set_num_threads(1)
+        row["lane kernel, 1 thread"] = timed(
+            lambda: _run_groups(C3, bank.goff, bank.lens, False, True), args.repeat) / cells * 1e9
+        row["lane kernel, subsequence, 1 thread"] = timed(
+            lambda: _run_groups(C3, bank.goff, bank.lens, True, True), args.repeat) / cells * 1e9
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        row[f"lane kernel, {numba.config.NUMBA_NUM_THREADS} threads"] = timed(
+            lambda: _run_groups(C3, bank.goff, bank.lens, False, True), args.repeat) / cells * 1e9
+        row["bank.align with cosine costs"] = timed(lambda: bank.align(q), args.repeat) / cells * 1e9
+        row["dtw() with path"] = timed(lambda: dtw(C), args.repeat) / C.size * 1e9
+        row["dtw_many (regroups C)"] = timed(lambda: dtw_many(C, np.array([0, m])),
+                                             args.repeat) / C.size * 1e9
+        row["librosa.sequence.dtw"] = timed(lambda: librosa.sequence.dtw(C=C), 1) / C.size * 1e9
+        rows.append(row)
+        print(json.dumps(row))
+    best = min(r["lane kernel, 1 thread"] for r in rows)
+    return {"machine": machine(), "rows": rows, "target_ns": 1.3 * 1.25,
+            "lane_kernel_best_ns": best, "meets_target": best <= 1.3 * 1.25}
+
+
+def scale(args: argparse.Namespace) -> dict:
+    rng = np.random.default_rng(args.seed)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    matchers = args.matchers.split(",")
+    big = collection(rng, max(sizes))
+    out = []
+    for size in sizes:
+        col = big if size == len(big) else big.subset(np.arange(size))
+        qrng = np.random.default_rng(args.seed + size)
+        queries = []
+        for _ in range(args.queries):
+            p = int(qrng.integers(size))
+            x = col.sequence(p)
+            start = int(qrng.integers(0, max(1, len(x) - args.query_rows)))
+            queries.append((p, performed(qrng, x[start:start + args.query_rows], args.noise)))
+        for spec in matchers:
+            m = make_matcher(spec)
+            t = time.perf_counter()
+            m.fit(col)
+            fit_s = time.perf_counter() - t
+            m.match(queries[0][1], top=10)  # warm up (compilation, lazy banks)
+            ranks, times = [], []
+            for p, q in queries:
+                t = time.perf_counter()
+                res = m.match(q, top=None)
+                times.append(time.perf_counter() - t)
+                scores = {r.piece: r.score for r in res}
+                ranks.append(sum(1 for v in scores.values() if v >= scores[col.ids[p]]))
+            ranks = np.array(ranks)
+            row = {"pieces": size, "rows": int(len(col.embeddings)), "matcher": m.name,
+                   "ms_per_query": 1000 * float(np.mean(times)),
+                   "ms_median": 1000 * float(np.median(times)), "fit_s": fit_s,
+                   "mrr": float(np.mean(1.0 / ranks)), "r1": float(np.mean(ranks == 1)),
+                   "queries": len(queries)}
+            print(json.dumps(row), flush=True)
+            out.append(row)
+            del m
+    return {"machine": machine(), "query_rows": args.query_rows, "noise": args.noise,
+            "rows": out}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="what", required=True)
+    k = sub.add_parser("kernel", help="ns per cell of the DTW kernels and librosa's")
+    k.add_argument("--repeat", type=int, default=3)
+    k.add_argument("--json", help="write the figures here")
+    s = sub.add_parser("scale", help="search time and MRR against collection size")
+    s.add_argument("--sizes", default="100,1000,10000")
+    s.add_argument("--matchers", default="vote,shazam,dtw,sdtw,dtw+vote:50,sdtw+vote:50")
+    s.add_argument("--queries", type=int, default=20)
+    s.add_argument("--query-rows", type=int, default=100)
+    s.add_argument("--noise", type=float, default=0.5,
+                   help="noise added to each query row (unit rows of 32 dims)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--json", help="write the figures here")
+    args = ap.parse_args()
+    report = kernel(args) if args.what == "kernel" else scale(args)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(report, fh, indent=1)
+    print(json.dumps({k: v for k, v in report.items() if k != "rows"}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,513 @@
+"""Embedding indexes of whole pieces: ``ast index``.
+
+An index holds every piece of a collection as two embedding sequences — sheet
+windows slid along the unrolled systems (every 50 px, seed 002) and
+spectrogram excerpts slid over a recording (every 0.5 s) — with what each row
+is and the model that made them.  A rendered dataset gives both; a folder of
+recordings gives the audio side only.
+
+Layout (format :data:`INDEX_FORMAT`)::
+
+    INDEX/index.json        format, model (folder, encoder, sha256 of its weights),
+                            source (dataset folder and split, or audio files),
+                            settings (hops, excerpt length, spectrogram), pieces:
+                            id, row ranges [start, end) of each modality, duration, file
+    INDEX/sheet.npy         float32 [n_sheet_rows, dim]   (memory-mapped when read)
+    INDEX/sheet_rows.npy    float32 [n_sheet_rows, 3]     page, system, x (page pixels)
+    INDEX/audio.npy         float32 [n_audio_rows, dim]
+    INDEX/audio_rows.npy    float32 [n_audio_rows]        seconds (excerpt centre)
+    INDEX/failures.json     pieces that could not be indexed: id, file, reason
+    INDEX/.complete         written last
+
+While it is built, each piece's embeddings go to ``INDEX/.parts/<slug>.npz``
+(a temporary name, then a rename), so a killed run resumes where it stopped;
+the arrays are assembled, written under temporary names and renamed, and the
+completion marker comes last.  A run never leaves a partial index that a later
+run or ``ast match`` would take for complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__, plugins
+from .audio import check_audible, excerpts, find_audio_files, load_audio
+from .build import atomic_write_text, sha256
+from .errors import IntegrityError, ParameterError, ToolkitError, did_you_mean
+from .sources import piece_slug
+from .types import Collection
+
+__all__ = ["INDEX_FORMAT", "MODALITIES", "DIRECTIONS", "IndexReport", "Index", "build_index",
+           "model_fingerprint", "spectrogram_settings", "audio_query"]
+
+INDEX_FORMAT = 1
+MODALITIES = ("sheet", "audio")
+#: direction -> (query modality, collection modality)
+DIRECTIONS = {"a2s": ("audio", "sheet"), "s2a": ("sheet", "audio")}
+COMPLETE = ".complete"
+PARTS = ".parts"
+
+
+@dataclass
+class IndexReport:
+    """What a build did."""
+
+    out: Path
+    built: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    already_complete: bool = False
+    seconds: float = 0.0
+
+
+def model_fingerprint(model_dir: str | os.PathLike) -> str:
+    """sha256 of a model folder's weights: which model made an index."""
+    from .nn import WEIGHTS_FILE
+
+    path = Path(model_dir) / WEIGHTS_FILE
+    if not path.is_file():
+        raise IntegrityError(f"{path}: missing")
+    return sha256(path)
+
+
+def spectrogram_settings(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The spectrogram a model was trained on (from its ``config.json``)."""
+    spec = dict((cfg.get("dataset") or {}).get("spectrogram") or {})
+    defaults = {"sample_rate": 22050, "frame_size": 2048, "fps": 20.0, "bands_per_octave": 16,
+                "fmin": 30.0, "fmax": 6000.0}
+    return {k: spec.get(k, v) for k, v in defaults.items()}
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        np.save(fh, array)
+    os.replace(tmp, path)
+
+
+def _save_part(path: Path, **arrays: np.ndarray) -> None:
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def audio_query(encoder: Any, path: str | os.PathLike, spec: dict[str, Any], *,
+                hop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A recording as an embedding sequence.
+
+    Returns
+    -------
+    embeddings : np.ndarray [shape=(n, dim)], float32
+    seconds : np.ndarray [shape=(n,)], float32
+        Each excerpt's centre.
+    spectrogram : np.ndarray [shape=(n_bins, n_frames)], float32
+
+    Raises
+    ------
+    AudioError
+        Missing, empty, unreadable, not audio, silent, or shorter than one excerpt.
+    """
+    from .spectrogram import spectrogram
+
+    sr = int(spec["sample_rate"])
+    fps = float(spec["fps"])
+    context = int(encoder.audio_shape[1])
+    audio = load_audio(path, sr)
+    check_audible(audio, path, min_seconds=context / fps, sample_rate=sr,
+                  what=f"one excerpt of this model: {context} frames at {fps:g} frames/s")
+    spec_arr = spectrogram(audio, sample_rate=sr, frame_size=int(spec["frame_size"]), fps=fps,
+                           bands_per_octave=int(spec["bands_per_octave"]),
+                           fmin=float(spec["fmin"]), fmax=float(spec["fmax"]))
+    if spec_arr.shape[0] != encoder.audio_shape[0]:
+        raise ParameterError(f"{path}: the spectrogram has {spec_arr.shape[0]} bins; the model "
+                             f"takes {encoder.audio_shape[0]}")
+    windows, centres = excerpts(spec_arr, context, hop)
+    return encoder.embed_audio(windows), (centres / fps).astype(np.float32), spec_arr
+
+
+# --- building ---------------------------------------------------------------------------
+
+
+def _plan_dataset(ds, split: str) -> list[str]:
+    if split == "all":
+        return ds.piece_ids()
+    ids: list[str] = []
+    for s in split.split(","):
+        ids += ds.piece_ids(s.strip())
+    return sorted(set(ids))
+
+
+def build_index(model: str | os.PathLike, out: str | os.PathLike, *,
+                dataset: str | os.PathLike | None = None, split: str = "test",
+                audio: Sequence[str | os.PathLike] | None = None, sheet_hop: int = 50,
+                audio_hop: float = 0.5, rendition: str | None = None, overwrite: bool = False,
+                registry=None, progress: Callable[[str, int, int, int], None] | None = None
+                ) -> IndexReport:
+    """Embed every piece of a collection into an index folder (resuming a killed run).
+
+    Parameters
+    ----------
+    model : str or path
+        A model folder (``ast fit``) or a registered model name.
+    out : path
+        The index folder.
+    dataset : path or None
+        A rendered dataset folder; None takes the one the model was trained on
+        (unless ``audio`` is given).
+    split : str
+        ``train``, ``valid``, ``test``, a comma-separated list, or ``all``.
+    audio : sequence of paths or None
+        Audio files and folders (searched recursively) to index instead of a
+        dataset: the audio side only.
+    sheet_hop : int
+        Pixels between sheet windows (seed 002: 50).
+    audio_hop : float
+        Seconds between excerpt centres (rounded to whole frames; about 0.5).
+    rendition : str or None
+        Which performance of each dataset piece; None takes the first.
+    overwrite : bool
+        Replace an index of other settings in ``out``.
+    progress : callable or None
+        ``progress(event, done, failed, total)``, event ``"start"`` / ``"piece"``.
+    """
+    from .models import load_encoder, resolve_model_dir
+
+    t0 = time.perf_counter()
+    out = Path(out)
+    model_dir = resolve_model_dir(str(model), registry)
+    encoder, cfg = load_encoder(str(model_dir), registry)
+    spec = spectrogram_settings(cfg)
+    fps = float(spec["fps"])
+    hop_frames = int(round(audio_hop * fps))
+    if hop_frames < 1:
+        raise ParameterError(f"--audio-hop {audio_hop} s is shorter than one frame (1/{fps:g} s)")
+    if sheet_hop < 1:
+        raise ParameterError(f"--sheet-hop must be >= 1 pixel, got {sheet_hop}")
+    if audio is not None and dataset is not None:
+        raise ParameterError("index either a dataset or audio files, not both")
+
+    ds = None
+    if audio is not None:
+        files = find_audio_files(audio)
+        plan = [pid for pid, _ in files]
+        file_of = {pid: str(f.resolve()) for pid, f in files}
+        source = {"kind": "audio", "files": [file_of[p] for p in plan]}
+    else:
+        if dataset is None:
+            dataset = (cfg.get("dataset") or {}).get("root")
+            if not dataset:
+                raise ParameterError(f"{model_dir}: the model does not record its dataset; "
+                                     "pass --dataset")
+        ds = plugins.create("datasets", "rendered", root=dataset, sheet_shape=encoder.sheet_window,
+                            audio_context=encoder.audio_shape[1])
+        if ds.spectrogram_bins != encoder.audio_shape[0]:
+            raise ParameterError(f"{dataset} has {ds.spectrogram_bins}-bin spectrograms; the "
+                                 f"model takes {encoder.audio_shape[0]}")
+        spec = spectrogram_settings({"dataset": {"spectrogram": ds.spec.get("spectrogram", {})}})
+        fps = float(spec["fps"])
+        hop_frames = max(1, int(round(audio_hop * fps)))
+        plan = _plan_dataset(ds, split)
+        if not plan:
+            raise ParameterError(f"{dataset}: no pieces in split {split!r}")
+        file_of = {}
+        source = {"kind": "dataset", "root": str(Path(dataset).resolve()),
+                  "name": getattr(ds, "name", None), "split": split, "rendition": rendition}
+    settings = {
+        "format": INDEX_FORMAT,
+        "model": {"folder": str(model_dir.resolve()), "encoder": cfg["encoder"],
+                  "sha256": model_fingerprint(model_dir), "dim": int(encoder.dim),
+                  "sheet_window": list(encoder.sheet_window),
+                  "audio_shape": list(encoder.audio_shape)},
+        "source": source,
+        "sheet_hop": int(sheet_hop),
+        "audio_hop": hop_frames,
+        "audio_context": int(encoder.audio_shape[1]),
+        "spectrogram": spec,
+    }
+
+    report = IndexReport(out)
+    if (out / COMPLETE).is_file():
+        old = _read_meta(out)
+        if old.get("settings") == settings:
+            report.already_complete = True
+            report.seconds = time.perf_counter() - t0
+            return report
+        if not overwrite:
+            raise ParameterError(
+                f"{out} holds an index made with other settings (model {old['settings']['model']['folder']}, "
+                f"source {old['settings']['source'].get('root') or 'audio files'}); pass --overwrite "
+                "or choose another --out")
+    if out.exists() and not overwrite and any(out.iterdir()) and not (out / PARTS).is_dir() \
+            and not (out / "index.json").exists():
+        raise ParameterError(f"{out} exists and is not an index folder; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / COMPLETE).unlink(missing_ok=True)  # first: a half-rebuilt index never looks complete
+    parts = out / PARTS
+    stamp = parts / "settings.json"
+    if parts.is_dir() and (not stamp.is_file() or json.loads(stamp.read_text()) != settings):
+        shutil.rmtree(parts)  # parts of another build: start afresh
+    parts.mkdir(exist_ok=True)
+    atomic_write_text(stamp, json.dumps(settings, indent=1))
+    for stale in parts.glob(".*.tmp-*"):
+        stale.unlink(missing_ok=True)
+
+    total = len(plan)
+    failures: dict[str, dict[str, str]] = {}
+    if progress:
+        progress("start", 0, 0, total)
+    for n, pid in enumerate(plan):
+        part = parts / f"{piece_slug(pid)}.npz"
+        if part.is_file():
+            report.resumed.append(pid)
+        else:
+            try:
+                arrays = (_embed_audio_file(encoder, file_of[pid], spec, hop_frames) if ds is None
+                          else _embed_piece(encoder, ds, pid, sheet_hop, hop_frames, rendition))
+                _save_part(part, **arrays)
+                report.built.append(pid)
+            except Exception as exc:  # one bad piece never stops the batch: reported, file named
+                where = file_of.get(pid) or (str(ds.folder(pid)) if ds is not None else pid)
+                reason = str(exc).replace(f"{where}: ", "")
+                if not isinstance(exc, ToolkitError):
+                    reason = f"{type(exc).__name__}: {reason}"
+                failures[pid] = {"piece": pid, "file": where, "reason": reason.splitlines()[0][:500]}
+        if progress:
+            progress("piece", len(report.built) + len(report.resumed), len(failures), total)
+    report.failed = [failures[k] for k in sorted(failures)]
+    done = [pid for pid in plan if pid not in failures]
+    if not done:
+        raise ParameterError(f"no piece could be indexed; the first failure: "
+                             f"{report.failed[0]['file']}: {report.failed[0]['reason']}")
+    _assemble(out, parts, done, settings, file_of, report.failed)
+    shutil.rmtree(parts, ignore_errors=True)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _embed_piece(encoder, ds, pid: str, sheet_hop: int, audio_hop: int,
+                 rendition: str | None) -> dict[str, np.ndarray]:
+    names = ds.renditions(pid)
+    if rendition is not None and rendition not in names:
+        raise ParameterError(f"no rendition {rendition!r}; the piece has {', '.join(names)}")
+    seq = ds.sequence(pid, sheet_hop=sheet_hop, audio_hop=audio_hop, rendition=rendition)
+    used = rendition or names[0]
+    r = ds.rendition(pid, used)
+    fps = float(ds.spec.get("spectrogram", {}).get("fps", 20.0))
+    return {
+        "sheet": encoder.embed_sheet(seq.sheet),
+        "sheet_rows": seq.sheet_positions.astype(np.float32),
+        "audio": encoder.embed_audio(seq.audio),
+        "audio_rows": seq.audio_times.astype(np.float32),
+        "duration": np.float32(r.spectrogram.shape[1] / fps),
+        "pages": np.int32(len(ds.score(pid)["pages"])),
+        "rendition": np.array(used),
+    }
+
+
+def _embed_audio_file(encoder, path: str, spec: dict[str, Any], hop: int) -> dict[str, np.ndarray]:
+    emb, seconds, spec_arr = audio_query(encoder, path, spec, hop=hop)
+    return {"audio": emb, "audio_rows": seconds,
+            "duration": np.float32(spec_arr.shape[1] / float(spec["fps"]))}
+
+
+def _assemble(out: Path, parts: Path, done: list[str], settings: dict[str, Any],
+              file_of: dict[str, str], failures: list[dict[str, str]]) -> None:
+    dim = settings["model"]["dim"]
+    seqs: dict[str, list[np.ndarray]] = {f"{m}{s}": [] for m in MODALITIES for s in ("", "_rows")}
+    pieces = []
+    counts = {m: 0 for m in MODALITIES}
+    for pid in done:
+        with np.load(parts / f"{piece_slug(pid)}.npz") as z:
+            entry: dict[str, Any] = {"id": pid, "duration": float(z["duration"])}
+            for m in MODALITIES:
+                if m in z:
+                    seqs[m].append(z[m])
+                    seqs[f"{m}_rows"].append(z[f"{m}_rows"])
+                    entry[m] = [counts[m], counts[m] + len(z[m])]
+                    counts[m] += len(z[m])
+            if "pages" in z:
+                entry["pages"] = int(z["pages"])
+                entry["rendition"] = str(z["rendition"])
+            if pid in file_of:
+                entry["file"] = file_of[pid]
+            pieces.append(entry)
+    present = [m for m in MODALITIES if seqs[m]]
+    for m in present:
+        _save_npy(out / f"{m}.npy", np.concatenate(seqs[m]).astype(np.float32))
+        _save_npy(out / f"{m}_rows.npy", np.concatenate(seqs[f"{m}_rows"]).astype(np.float32))
+    for m in MODALITIES:
+        if m not in present:
+            for suffix in ("", "_rows"):
+                (out / f"{m}{suffix}.npy").unlink(missing_ok=True)
+    meta = {
+        "format": INDEX_FORMAT,
+        "toolkit_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "settings": settings,
+        "modalities": present,
+        "rows": {m: counts[m] for m in present},
+        "dim": dim,
+        "pieces": pieces,
+    }
+    atomic_write_text(out / "failures.json", json.dumps(failures, indent=1))
+    atomic_write_text(out / "index.json", json.dumps(meta, indent=1))
+    (out / COMPLETE).write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def _read_meta(folder: Path) -> dict[str, Any]:
+    path = folder / "index.json"
+    try:
+        meta = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise IntegrityError(f"{folder}: not an index (no index.json); make one with "
+                             "`ast index`") from None
+    except (OSError, ValueError) as exc:
+        raise IntegrityError(f"{path}: cannot read: {exc}") from None
+    if meta.get("format") != INDEX_FORMAT:
+        raise IntegrityError(f"{path}: index format {meta.get('format')!r}; this toolkit "
+                             f"({__version__}) reads format {INDEX_FORMAT}; rebuild it")
+    return meta
+
+
+class Index:
+    """A complete index folder, its arrays memory-mapped.
+
+    Parameters
+    ----------
+    folder : path
+        Written by :func:`build_index` (``ast index``).
+    """
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise IntegrityError(f"{self.folder}: no such index folder")
+        if not (self.folder / COMPLETE).is_file():
+            raise IntegrityError(
+                f"{self.folder}: not a complete index (no {COMPLETE} marker); run the same "
+                "`ast index` command again to finish it")
+        self.meta = _read_meta(self.folder)
+        self.settings = self.meta["settings"]
+        self.pieces = self.meta["pieces"]
+        self.ids = [p["id"] for p in self.pieces]
+        self._pos = {pid: i for i, pid in enumerate(self.ids)}
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.pieces)
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.meta["modalities"])
+
+    def has(self, modality: str) -> bool:
+        return modality in self.meta["modalities"]
+
+    def _array(self, name: str) -> np.ndarray:
+        if name not in self._arrays:
+            path = self.folder / f"{name}.npy"
+            try:
+                self._arrays[name] = np.load(path, mmap_mode="r")
+            except (OSError, ValueError) as exc:
+                raise IntegrityError(f"{path}: cannot read: {exc}") from None
+        return self._arrays[name]
+
+    def _check_modality(self, modality: str) -> None:
+        if modality not in MODALITIES:
+            raise ParameterError(f"modality must be sheet or audio, got {modality!r}")
+        if not self.has(modality):
+            raise ParameterError(f"{self.folder} has no {modality} side (it indexes "
+                                 f"{', '.join(self.modalities)})")
+
+    def piece(self, name: str) -> int:
+        """Position of a piece: its id, a unique part of it, or its 0-based number."""
+        if name in self._pos:
+            return self._pos[name]
+        if name.isdigit() and int(name) < len(self.ids):
+            return int(name)
+        found = [i for i, pid in enumerate(self.ids) if name in pid]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise ParameterError(f"{name!r} matches {len(found)} pieces of {self.folder}: "
+                                 + ", ".join(self.ids[i] for i in found[:5])
+                                 + (" ..." if len(found) > 5 else "") + "; give more of the id")
+        raise ParameterError(did_you_mean(name, self.ids, what="piece", max_known=10,
+                                          hint=f"`ast match --index {self.folder} --list`"))
+
+    def rows(self, modality: str, piece: int) -> tuple[int, int]:
+        """Row range ``[start, end)`` of a piece's sequence."""
+        self._check_modality(modality)
+        a, b = self.pieces[piece].get(modality, (0, 0))
+        return int(a), int(b)
+
+    def sequence(self, modality: str, piece: int) -> np.ndarray:
+        a, b = self.rows(modality, piece)
+        return np.asarray(self._array(modality)[a:b], dtype=np.float32)
+
+    def positions(self, modality: str, piece: int) -> np.ndarray:
+        """What each row of a piece is: ``[n, 3]`` page, system, x — or ``[n]`` seconds."""
+        a, b = self.rows(modality, piece)
+        return np.asarray(self._array(f"{modality}_rows")[a:b])
+
+    def collection(self, modality: str, pieces: Sequence[int] | None = None) -> Collection:
+        """The pieces' sequences of one modality (memory-mapped unless a subset)."""
+        self._check_modality(modality)
+        have = [i for i in range(len(self.pieces)) if modality in self.pieces[i]]
+        chosen = have if pieces is None else [i for i in pieces if modality in self.pieces[i]]
+        ranges = [self.pieces[i][modality] for i in chosen]
+        if pieces is None and ranges == sorted(ranges) and all(
+                r[0] == (ranges[k - 1][1] if k else 0) for k, r in enumerate(ranges)):
+            offsets = np.array([0] + [r[1] for r in ranges], dtype=np.int64)
+            return Collection([self.ids[i] for i in chosen], self._array(modality), offsets)
+        emb = self._array(modality)
+        seqs = [np.asarray(emb[a:b], dtype=np.float32) for a, b in ranges]
+        return Collection([self.ids[i] for i in chosen],
+                          np.concatenate(seqs) if seqs else np.zeros((0, self.meta["dim"]), np.float32),
+                          np.concatenate([[0], np.cumsum([len(s) for s in seqs])]))
+
+    def rate(self, query_modality: str) -> float:
+        """Collection rows per query row: the median over pieces with both sides (1 without)."""
+        other = "sheet" if query_modality == "audio" else "audio"
+        ratios = [(p[other][1] - p[other][0]) / (p[query_modality][1] - p[query_modality][0])
+                  for p in self.pieces if other in p and query_modality in p
+                  and p[query_modality][1] > p[query_modality][0]]
+        return float(np.median(ratios)) if ratios else 1.0
+
+    def describe_row(self, modality: str, piece: int, row: int) -> dict[str, Any]:
+        """A row of a piece as a position: page / system / x (1-based page and system) or seconds."""
+        pos = self.positions(modality, piece)
+        row = int(min(max(row, 0), len(pos) - 1))
+        if modality == "audio":
+            return {"seconds": round(float(pos[row]), 2)}
+        page, system, x = pos[row]
+        return {"page": int(page) + 1, "system": int(system) + 1, "x": int(round(float(x)))}
+
+    @property
+    def dataset_root(self) -> Path | None:
+        src = self.settings["source"]
+        return Path(src["root"]) if src.get("kind") == "dataset" else None
+
+    def load_encoder(self, model: str | None = None, registry=None):
+        """The model that made the index (or ``model``, if it is the same one)."""
+        from .models import load_encoder, resolve_model_dir
+
+        folder = resolve_model_dir(model or self.settings["model"]["folder"], registry)
+        if model_fingerprint(folder) != self.settings["model"]["sha256"]:
+            raise IntegrityError(
+                f"{folder}: not the model this index was made with "
+                f"({self.settings['model']['folder']}); its embeddings would not compare")
+        return load_encoder(str(folder), registry)
