@@ -84,12 +84,12 @@ def kernel(args: argparse.Namespace) -> dict:
 
     rng = np.random.default_rng(0)
     rows = []
-    for n, m in ((100, 400), (500, 2000), (1000, 4000)):
+    for n, m in ((100, 400), (400, 400), (500, 2000)):
         q, d = walks(rng, n), walks(rng, m)
         C = cosine_cost(q, d)
-        # the lane kernel over 64 pieces of m // 8 columns: the matcher's case
-        pieces = walks(rng, 64 * (m // 8))
-        offsets = np.arange(0, 64 * (m // 8) + 1, m // 8)
+        # the lane kernel over 64 pieces of m rows each: the matcher's case
+        pieces = walks(rng, 64 * m)
+        offsets = np.arange(0, 64 * m + 1, m)
         bank = SequenceBank(pieces, offsets)
         cells = n * len(pieces)
         Cb = 1.0 - q @ bank.matrix.T

@@ -828,7 +828,8 @@ def match_command(ctx: click.Context, index_dir: str, query: str | None, matcher
                   f"{'' if q.modality == 'audio' else ' of the score'}) → {fitted.name} on "
                   f"{index_dir}")
     for col in ("rank", "piece", "score", "from", "to"):
-        table.add_column(col, justify="right" if col in ("rank", "score") else "left")
+        table.add_column(col, justify="right" if col in ("rank", "score") else "left",
+                         overflow="fold")
     for r in rows:
         mark = " [green]✓[/]" if q.piece and r["piece"] == q.piece else ""
         table.add_row(str(r["rank"]), r["piece"] + mark, f"{r['score']:.4g}",

@@ -47,12 +47,17 @@ from .errors import ParameterError
 if numba.config.THREADING_LAYER == "default":
     numba.config.THREADING_LAYER = "workqueue"
 
-__all__ = ["Alignment", "SequenceBank", "cosine_cost", "dtw", "dtw_many", "ENDS", "LANES"]
+__all__ = ["Alignment", "SequenceBank", "cosine_cost", "dtw", "dtw_many", "ENDS", "LANES", "STEPS"]
 
 ENDS = ("normalized", "total")
 
-# Step codes stored by the full-matrix kernel.
-_DIAG, _ALONG_DB, _ALONG_QUERY = 0, 1, 2
+# Step codes stored by the full-matrix kernels: (1, 1), (0, 1), (1, 0) of the
+# basic steps; (2, 1) and (1, 2) of the slope-limited ones.
+_DIAG, _ALONG_DB, _ALONG_QUERY, _TWO_QUERY, _TWO_DB = 0, 1, 2, 3, 4
+
+#: Step sets: ``basic`` = (1, 1), (0, 1), (1, 0); ``slope`` = (1, 1), (2, 1),
+#: (1, 2) (FMP's subsequence DTW with a slope between 1/2 and 2).
+STEPS = ("basic", "slope")
 
 
 #: Pieces aligned side by side in one pass of the lane kernel.  Eight
@@ -126,25 +131,91 @@ def _group(C, c0, width, lens, subseq, normalized_end, cost, length, end, g):  #
         end[g, k] = best
 
 
+@numba.njit(cache=True, nogil=True)
+def _group_slope(C, c0, width, lens, subseq, normalized_end, cost, length, end, g):  # pragma: no cover
+    """As :func:`_group` with the steps (1, 1), (2, 1), (1, 2): no step stays in a
+    column or a row, so a path's slope lies between 1/2 and 2.  No cell depends
+    on its own row, so the lanes and columns of a row are independent."""
+    n = C.shape[0]
+    inf = np.float32(np.inf)
+    d2 = np.full((width, LANES), inf, np.float32)
+    d1 = np.empty((width, LANES), np.float32)
+    dc = np.empty((width, LANES), np.float32)
+    l2 = np.ones((width, LANES), np.int32)
+    l1 = np.ones((width, LANES), np.int32)
+    lc = np.ones((width, LANES), np.int32)
+    for j in range(width):
+        for k in range(LANES):
+            d1[j, k] = C[0, c0 + j, k] if (subseq or j == 0) else inf
+    for i in range(1, n):
+        for k in range(LANES):
+            dc[0, k] = inf  # every step moves along the database
+            lc[0, k] = 1
+        for j in range(1, width):
+            for k in range(LANES):
+                b = d1[j - 1, k]
+                bl = l1[j - 1, k]
+                if i >= 2:
+                    t = d2[j - 1, k]
+                    if t < b:
+                        b = t
+                        bl = l2[j - 1, k]
+                if j >= 2:
+                    t = d1[j - 2, k]
+                    if t < b:
+                        b = t
+                        bl = l1[j - 2, k]
+                dc[j, k] = b + C[i, c0 + j, k]
+                lc[j, k] = bl + 1
+        d2, d1, dc = d1, dc, d2
+        l2, l1, lc = l1, lc, l2
+    for k in range(LANES):
+        m = lens[k]
+        if m == 0:
+            continue
+        best = m - 1
+        if subseq:
+            best = 0
+            key = d1[0, k] / l1[0, k] if normalized_end else d1[0, k]
+            for j in range(1, m):
+                q = d1[j, k] / l1[j, k] if normalized_end else d1[j, k]
+                if q < key:
+                    key = q
+                    best = j
+        cost[g, k] = d1[best, k]
+        length[g, k] = l1[best, k]
+        end[g, k] = best
+
+
 @numba.njit(cache=True, parallel=True)
-def _groups(C, goff, lens, subseq, normalized_end, cost, length, end):  # pragma: no cover
+def _groups(C, goff, lens, subseq, normalized_end, slope, cost, length, end):  # pragma: no cover
     for g in numba.prange(goff.shape[0] - 1):
-        _group(C, goff[g], goff[g + 1] - goff[g], lens[g], subseq, normalized_end,
-               cost, length, end, g)
+        if slope:
+            _group_slope(C, goff[g], goff[g + 1] - goff[g], lens[g], subseq, normalized_end,
+                         cost, length, end, g)
+        else:
+            _group(C, goff[g], goff[g + 1] - goff[g], lens[g], subseq, normalized_end,
+                   cost, length, end, g)
 
 
 @numba.njit(cache=True, nogil=True)
-def _groups_serial(C, goff, lens, subseq, normalized_end, cost, length, end):  # pragma: no cover
+def _groups_serial(C, goff, lens, subseq, normalized_end, slope, cost, length, end):  # pragma: no cover
     for g in range(goff.shape[0] - 1):
-        _group(C, goff[g], goff[g + 1] - goff[g], lens[g], subseq, normalized_end,
-               cost, length, end, g)
+        if slope:
+            _group_slope(C, goff[g], goff[g + 1] - goff[g], lens[g], subseq, normalized_end,
+                         cost, length, end, g)
+        else:
+            _group(C, goff[g], goff[g + 1] - goff[g], lens[g], subseq, normalized_end,
+                   cost, length, end, g)
 
 
 @numba.njit(cache=True, nogil=True)
-def _full(C, subseq):  # pragma: no cover - compiled
-    """The accumulated-cost matrix and the step taken into every cell."""
+def _full(C, subseq, track):  # pragma: no cover - compiled
+    """The accumulated-cost matrix, the step taken into every cell, and (with
+    ``track``) the path length into every cell."""
     n, m = C.shape
     D = np.empty((n, m), np.float32)
+    L = np.empty((n, m) if track else (1, 1), np.int32)
     steps = np.zeros((n, m), np.int8)
     D[0, 0] = C[0, 0]
     for j in range(1, m):
@@ -169,7 +240,54 @@ def _full(C, subseq):  # pragma: no cover - compiled
                 s = _ALONG_QUERY
             D[i, j] = d + C[i, j]
             steps[i, j] = s
-    return D, steps
+    if track:  # lengths follow the steps taken, in a second pass off the critical path
+        L[0, 0] = 1
+        for j in range(1, m):
+            L[0, j] = 1 if subseq else j + 1
+        for i in range(1, n):
+            L[i, 0] = L[i - 1, 0] + 1
+            for j in range(1, m):
+                s = steps[i, j]
+                if s == _DIAG:
+                    L[i, j] = L[i - 1, j - 1] + 1
+                elif s == _ALONG_DB:
+                    L[i, j] = L[i, j - 1] + 1
+                else:
+                    L[i, j] = L[i - 1, j] + 1
+    return D, L, steps
+
+
+@numba.njit(cache=True, nogil=True)
+def _full_slope(C, subseq, track):  # pragma: no cover - compiled
+    """:func:`_full` with the steps (1, 1), (2, 1), (1, 2); unreachable cells are inf."""
+    n, m = C.shape
+    inf = np.float32(np.inf)
+    D = np.full((n, m), inf, np.float32)
+    L = np.ones((n, m) if track else (1, 1), np.int32)
+    steps = np.zeros((n, m), np.int8)
+    for j in range(m):
+        if subseq or j == 0:
+            D[0, j] = C[0, j]
+    for i in range(1, n):
+        for j in range(1, m):
+            d = D[i - 1, j - 1]
+            s = _DIAG
+            if i >= 2 and D[i - 2, j - 1] < d:
+                d = D[i - 2, j - 1]
+                s = _TWO_QUERY
+            if j >= 2 and D[i - 1, j - 2] < d:
+                d = D[i - 1, j - 2]
+                s = _TWO_DB
+            D[i, j] = d + C[i, j]
+            steps[i, j] = s
+            if track:
+                if s == _DIAG:
+                    L[i, j] = L[i - 1, j - 1] + 1
+                elif s == _TWO_QUERY:
+                    L[i, j] = L[i - 2, j - 1] + 1
+                else:
+                    L[i, j] = L[i - 1, j - 2] + 1
+    return D, L, steps
 
 
 @numba.njit(cache=True, nogil=True)
@@ -189,8 +307,14 @@ def _backtrack(steps, end, subseq):  # pragma: no cover - compiled
             j -= 1
         elif s == _ALONG_DB:
             j -= 1
+        elif s == _ALONG_QUERY:
+            i -= 1
+        elif s == _TWO_QUERY:
+            i -= 2
+            j -= 1
         else:
             i -= 1
+            j -= 2
     return path[:k][::-1].copy()
 
 
@@ -237,6 +361,12 @@ def _check_end(end: str) -> bool:
     return end == "normalized"
 
 
+def _check_steps(steps: str) -> bool:
+    if steps not in STEPS:
+        raise ParameterError(f"steps must be one of {', '.join(STEPS)}, got {steps!r}")
+    return steps == "slope"
+
+
 def cosine_cost(query: np.ndarray, database: np.ndarray) -> np.ndarray:
     """Cosine distance ``1 - q·d`` between L2-normalised rows.
 
@@ -258,7 +388,8 @@ def cosine_cost(query: np.ndarray, database: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(C, dtype=np.float32)
 
 
-def dtw(C: np.ndarray, *, subsequence: bool = False, end: str = "normalized") -> Alignment:
+def dtw(C: np.ndarray, *, subsequence: bool = False, end: str = "normalized",
+        stop: int | None = None, steps: str = "basic") -> Alignment:
     """The optimal warping path through one cost matrix.
 
     Parameters
@@ -269,6 +400,13 @@ def dtw(C: np.ndarray, *, subsequence: bool = False, end: str = "normalized") ->
         Open begin and end on the database axis (subsequence DTW).
     end : {"normalized", "total"}
         Subsequence DTW only: which end column wins (see the module docstring).
+    stop : int or None
+        Subsequence DTW only: the end column, when it is already known (from
+        :func:`dtw_many` or :meth:`SequenceBank.align`); saves choosing it.
+    steps : {"basic", "slope"}
+        ``basic``: (1, 1), (0, 1), (1, 0); ``slope``: (1, 1), (2, 1), (1, 2),
+        which keep the path's slope between 1/2 and 2 (cells a path cannot reach
+        cost infinity).
 
     Returns
     -------
@@ -276,16 +414,24 @@ def dtw(C: np.ndarray, *, subsequence: bool = False, end: str = "normalized") ->
     """
     C = _check_cost(C)
     normalized = _check_end(end)
-    D, steps = _full(C, subsequence)
-    if subsequence and normalized:
-        # Each end column's path length: the lane kernel carries them along and
-        # picks the same end as backtracking every column would.
-        j = int(dtw_many(C, np.array([0, C.shape[1]]), subsequence=True, end=end)[2][0])
+    slope = _check_steps(steps)
+    if stop is not None and not (subsequence and 0 <= stop < C.shape[1]):
+        raise ParameterError(f"stop must be a column 0..{C.shape[1] - 1} of a subsequence "
+                             f"alignment, got {stop}")
+    full = _full_slope if slope else _full
+    D, L, moves = full(C, subsequence, subsequence and normalized and stop is None)
+    if stop is not None:
+        j = int(stop)
+    elif subsequence and normalized:
+        j = int(np.argmin(D[-1] / L[-1]))
     elif subsequence:
         j = int(np.argmin(D[-1]))
     else:
         j = C.shape[1] - 1
-    path = _backtrack(steps, j, subsequence)
+    if not np.isfinite(D[-1, j]):
+        raise ParameterError(f"no path of steps {steps!r} reaches column {j} "
+                             f"of a {C.shape[0]}-row query")
+    path = _backtrack(moves, j, subsequence)
     return Alignment(float(D[-1, j]), int(len(path)), int(path[0, 1]), j, path)
 
 
@@ -313,12 +459,12 @@ def _lane_layout(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def _run_groups(C3: np.ndarray, goff: np.ndarray, lens: np.ndarray, subsequence: bool,
-                normalized: bool) -> tuple[np.ndarray, ...]:
+                normalized: bool, slope: bool = False) -> tuple[np.ndarray, ...]:
     g = len(goff) - 1
     out = (np.full((g, LANES), np.inf, np.float32), np.ones((g, LANES), np.int32),
            np.zeros((g, LANES), np.int32))
     # one group is not worth waking the other cores
-    (_groups if g > 1 else _groups_serial)(C3, goff, lens, subsequence, normalized, *out)
+    (_groups if g > 1 else _groups_serial)(C3, goff, lens, subsequence, normalized, slope, *out)
     return out
 
 
@@ -331,7 +477,8 @@ def _check_offsets(offsets: np.ndarray, total: int, what: str) -> np.ndarray:
 
 
 def dtw_many(C: np.ndarray, offsets: np.ndarray, *, subsequence: bool = False,
-             end: str = "normalized") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             end: str = "normalized", steps: str = "basic"
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """DTW of one query against many pieces laid side by side in ``C``'s columns.
 
     The columns are regrouped for the lane kernel (a copy of ``C``);
@@ -343,13 +490,14 @@ def dtw_many(C: np.ndarray, offsets: np.ndarray, *, subsequence: bool = False,
         Cost matrices of every piece, concatenated along the columns.
     offsets : np.ndarray [shape=(n_pieces + 1,)], int
         Piece ``p`` owns columns ``offsets[p] .. offsets[p+1] - 1``.
-    subsequence, end
+    subsequence, end, steps
         As for :func:`dtw`.
 
     Returns
     -------
     cost : np.ndarray [shape=(n_pieces,)], float32
-        Accumulated cost of each piece's optimal path (inf for an empty piece).
+        Accumulated cost of each piece's optimal path (inf for an empty piece,
+        or when no path of ``steps`` fits).
     length : np.ndarray [shape=(n_pieces,)], int32
         Its length in cells; ``cost / length`` is the normalised cost.
     end : np.ndarray [shape=(n_pieces,)], int32
@@ -358,6 +506,7 @@ def dtw_many(C: np.ndarray, offsets: np.ndarray, *, subsequence: bool = False,
     """
     C = _check_cost(C)
     normalized = _check_end(end)
+    slope = _check_steps(steps)
     offsets = _check_offsets(offsets, C.shape[1], "columns of the cost matrix")
     lengths = np.diff(offsets)
     lane_piece, lens, goff = _lane_layout(lengths)
@@ -367,7 +516,7 @@ def dtw_many(C: np.ndarray, offsets: np.ndarray, *, subsequence: bool = False,
             p = lane_piece[g, k]
             if p >= 0 and lengths[p]:
                 C3[:, goff[g]:goff[g] + lengths[p], k] = C[:, offsets[p]:offsets[p + 1]]
-    return _per_piece(_run_groups(C3, goff, lens, subsequence, normalized), lane_piece,
+    return _per_piece(_run_groups(C3, goff, lens, subsequence, normalized, slope), lane_piece,
                       len(lengths))
 
 
@@ -418,14 +567,15 @@ class SequenceBank:
         self.matrix[(self.goff[group_of[piece]] + j) * LANES + lane_of[piece]] = emb
 
     def align(self, query: np.ndarray, *, subsequence: bool = False, end: str = "normalized",
-              max_floats: int = 1 << 23) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              steps: str = "basic", max_floats: int = 1 << 23
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """DTW (or subsequence DTW) of ``query`` against every piece, cosine cost.
 
         Parameters
         ----------
         query : np.ndarray [shape=(n, dim)], float32
             L2-normalised rows.
-        subsequence, end
+        subsequence, end, steps
             As for :func:`dtw`.
         max_floats : int
             Largest block of costs computed at once (bounds the memory: 32 MiB).
@@ -436,6 +586,7 @@ class SequenceBank:
             As for :func:`dtw_many`, in piece order.
         """
         normalized = _check_end(end)
+        slope = _check_steps(steps)
         q = np.ascontiguousarray(query, dtype=np.float32)
         if q.ndim != 2 or q.shape[1] != self.dim or len(q) == 0:
             raise ParameterError(f"the query must be [n >= 1, {self.dim}] embeddings, got {q.shape}")
@@ -453,7 +604,7 @@ class SequenceBank:
             np.subtract(1.0, block, out=block)  # cosine distance; rows are unit length
             part = _run_groups(block.reshape(len(q), c1 - c0, LANES),
                                self.goff[g0:g1 + 1] - c0, self.lens[g0:g1], subsequence,
-                               normalized)
+                               normalized, slope)
             for arr, val in zip(results, part):
                 arr[g0:g1] = val
             g0 = g1
