@@ -8,8 +8,8 @@ index maps to page, system and x, or to seconds.
 * ``vote`` — seed 002's baseline (after Dorfer et al., TISMIR 2018): each query
   row's ``k`` nearest collection rows (cosine; k = 25) vote for their pieces;
   ties are broken by the summed similarity of the votes.  Exact search
-  (faiss ``IndexFlatIP``) up to ``exact_rows`` rows, an inverted-file index
-  (``IndexIVFFlat``, ``nprobe`` lists of ``4·√rows``) above.  The match is the
+  (faiss ``IndexFlatIP``) up to ``exact_rows`` rows (200,000), an inverted-file index
+  (``IndexIVFFlat`` over ``4·√rows`` lists, 64 of them searched) above.  The match is the
   window of the query's length (times ``rate``) holding the most votes.
 * ``shazam`` — Wang's landmark fingerprinting (ISMIR 2003) over the learned
   embeddings; see :class:`ShazamMatcher` for the design.
@@ -109,7 +109,9 @@ class VoteConfig:
     k : int
         Nearest collection rows per query row that vote (seed 002's setting: 25).
     exact_rows : int
-        Up to this many collection rows the search is exact; above, an IVF index.
+        Up to this many collection rows (about 450 pieces) the search is exact;
+        above, an IVF index (exact search over 461,000 rows took 240 ms for a
+        100-row query, the IVF index 30 ms; benchmarks/match.py).
     nprobe : int
         Inverted lists visited per query row by the IVF index.
     seed : int
@@ -117,8 +119,8 @@ class VoteConfig:
     """
 
     k: int = 25
-    exact_rows: int = 500_000
-    nprobe: int = 16
+    exact_rows: int = 200_000
+    nprobe: int = 64
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -129,9 +131,8 @@ class VoteConfig:
 def _densest_window(rows: np.ndarray, width: int, length: int) -> tuple[int, int]:
     """The ``width``-row window of a ``length``-row piece holding most of ``rows``."""
     width = max(1, min(width, length))
-    counts = np.bincount(rows, minlength=length)
-    sums = np.convolve(counts, np.ones(width, dtype=np.int64), mode="valid")
-    start = int(np.argmax(sums))
+    ends = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=length))])
+    start = int(np.argmax(ends[width:] - ends[:-width]))  # votes in each window
     return start, start + width - 1
 
 
@@ -167,11 +168,14 @@ class VoteMatcher(_Base):
         order = rank_positions(positions, score[positions], top)
         out = []
         width = max(1, round(len(q) * rate))
+        voted = rows[ok]
+        by_piece = np.argsort(pieces, kind="stable")  # the votes of each piece, contiguous
+        bounds = np.searchsorted(pieces[by_piece], np.arange(n_pieces + 1))
         for rank, i in enumerate(order):
             p = int(positions[i])
             start = end = -1
             if rank < (top or self.LOCATED) and votes[p] > 0:
-                local = rows[ok][pieces == p] - self.collection.offsets[p]
+                local = voted[by_piece[bounds[p]:bounds[p + 1]]] - self.collection.offsets[p]
                 start, end = _densest_window(local, width, int(self.collection.lengths[p]))
             out.append(Match(self.collection.ids[p], float(score[p]), start, end))
         return out
@@ -435,8 +439,7 @@ class DTWMatcher(_Base):
                 self._bank = SequenceBank(np.asarray(self.collection.embeddings, np.float32),
                                           self.collection.offsets)
             return self._bank
-        sub = self.collection.subset(positions)
-        return SequenceBank(sub.embeddings, sub.offsets)
+        return SequenceBank(self.collection.embeddings, self.collection.offsets, positions)
 
     def match(self, query, *, top=10, candidates=None, rate=1.0) -> list[Match]:
         q, positions = self._prepare(query, top, candidates, rate)

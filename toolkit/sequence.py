@@ -68,27 +68,29 @@ LANES = 8
 
 
 @numba.njit(cache=True, nogil=True)
-def _group(C, c0, width, lens, subseq, normalized_end, cost, length, end, g):  # pragma: no cover
-    """Align up to :data:`LANES` pieces at once: ``C[:, c0:c0+width, k]`` is lane ``k``."""
+def _group(C, c0, width, lens, subseq, normalized_end, offset, cost, length, end, g):  # pragma: no cover
+    """Align up to :data:`LANES` pieces at once: ``C[:, c0:c0+width, k]`` is lane ``k``;
+    the cost of a cell is ``offset + C`` (1 - similarity when ``C`` holds negated
+    similarities: no separate pass over the block)."""
     n = C.shape[0]
     dp = np.empty((width, LANES), np.float32)
     dc = np.empty((width, LANES), np.float32)
     lp = np.empty((width, LANES), np.int32)
     lc = np.empty((width, LANES), np.int32)
     for k in range(LANES):
-        dp[0, k] = C[0, c0, k]
+        dp[0, k] = offset + C[0, c0, k]
         lp[0, k] = 1
     for j in range(1, width):
         for k in range(LANES):
             if subseq:
-                dp[j, k] = C[0, c0 + j, k]
+                dp[j, k] = offset + C[0, c0 + j, k]
                 lp[j, k] = 1
             else:
-                dp[j, k] = dp[j - 1, k] + C[0, c0 + j, k]
+                dp[j, k] = dp[j - 1, k] + (offset + C[0, c0 + j, k])
                 lp[j, k] = j + 1
     for i in range(1, n):
         for k in range(LANES):
-            dc[0, k] = dp[0, k] + C[i, c0, k]
+            dc[0, k] = dp[0, k] + (offset + C[i, c0, k])
             lc[0, k] = lp[0, k] + 1
         for j in range(1, width):
             for k in range(LANES):
@@ -102,7 +104,7 @@ def _group(C, c0, width, lens, subseq, normalized_end, cost, length, end, g):  #
                 tv = v < b
                 b = v if tv else b
                 bl = lp[j, k] if tv else bl
-                dc[j, k] = b + C[i, c0 + j, k]
+                dc[j, k] = b + (offset + C[i, c0 + j, k])
                 lc[j, k] = bl + 1
         dp, dc = dc, dp
         lp, lc = lc, lp
@@ -132,7 +134,7 @@ def _group(C, c0, width, lens, subseq, normalized_end, cost, length, end, g):  #
 
 
 @numba.njit(cache=True, nogil=True)
-def _group_slope(C, c0, width, lens, subseq, normalized_end, cost, length, end, g):  # pragma: no cover
+def _group_slope(C, c0, width, lens, subseq, normalized_end, offset, cost, length, end, g):  # pragma: no cover
     """As :func:`_group` with the steps (1, 1), (2, 1), (1, 2): no step stays in a
     column or a row, so a path's slope lies between 1/2 and 2.  No cell depends
     on its own row, so the lanes and columns of a row are independent."""
@@ -146,27 +148,39 @@ def _group_slope(C, c0, width, lens, subseq, normalized_end, cost, length, end, 
     lc = np.ones((width, LANES), np.int32)
     for j in range(width):
         for k in range(LANES):
-            d1[j, k] = C[0, c0 + j, k] if (subseq or j == 0) else inf
+            d1[j, k] = (offset + C[0, c0 + j, k]) if (subseq or j == 0) else inf
     for i in range(1, n):
+        # d2 starts as infinity, so row 1 never takes the (2, 1) step
         for k in range(LANES):
             dc[0, k] = inf  # every step moves along the database
             lc[0, k] = 1
-        for j in range(1, width):
+            # column 1: from (i-1, 0) or (i-2, 0)
+            a = d1[0, k]
+            al = l1[0, k]
+            t = d2[0, k]
+            if t < a:
+                a = t
+                al = l2[0, k]
+            if width > 1:
+                dc[1, k] = a + (offset + C[i, c0 + 1, k])
+                lc[1, k] = al + 1
+        for j in range(2, width):
+            # branch-free: every candidate is loaded, the best selected
             for k in range(LANES):
-                b = d1[j - 1, k]
-                bl = l1[j - 1, k]
-                if i >= 2:
-                    t = d2[j - 1, k]
-                    if t < b:
-                        b = t
-                        bl = l2[j - 1, k]
-                if j >= 2:
-                    t = d1[j - 2, k]
-                    if t < b:
-                        b = t
-                        bl = l1[j - 2, k]
-                dc[j, k] = b + C[i, c0 + j, k]
-                lc[j, k] = bl + 1
+                a = d1[j - 1, k]
+                al = l1[j - 1, k]
+                t = d2[j - 1, k]
+                tl = l2[j - 1, k]
+                c = t < a
+                a = t if c else a
+                al = tl if c else al
+                u = d1[j - 2, k]
+                ul = l1[j - 2, k]
+                c = u < a
+                a = u if c else a
+                al = ul if c else al
+                dc[j, k] = a + (offset + C[i, c0 + j, k])
+                lc[j, k] = al + 1
         d2, d1, dc = d1, dc, d2
         l2, l1, lc = l1, lc, l2
     for k in range(LANES):
@@ -188,25 +202,25 @@ def _group_slope(C, c0, width, lens, subseq, normalized_end, cost, length, end, 
 
 
 @numba.njit(cache=True, parallel=True)
-def _groups(C, goff, lens, subseq, normalized_end, slope, cost, length, end):  # pragma: no cover
+def _groups(C, goff, lens, subseq, normalized_end, slope, offset, cost, length, end):  # pragma: no cover
     for g in numba.prange(goff.shape[0] - 1):
         if slope:
             _group_slope(C, goff[g], goff[g + 1] - goff[g], lens[g], subseq, normalized_end,
-                         cost, length, end, g)
+                         offset, cost, length, end, g)
         else:
             _group(C, goff[g], goff[g + 1] - goff[g], lens[g], subseq, normalized_end,
-                   cost, length, end, g)
+                   offset, cost, length, end, g)
 
 
 @numba.njit(cache=True, nogil=True)
-def _groups_serial(C, goff, lens, subseq, normalized_end, slope, cost, length, end):  # pragma: no cover
+def _groups_serial(C, goff, lens, subseq, normalized_end, slope, offset, cost, length, end):  # pragma: no cover
     for g in range(goff.shape[0] - 1):
         if slope:
             _group_slope(C, goff[g], goff[g + 1] - goff[g], lens[g], subseq, normalized_end,
-                         cost, length, end, g)
+                         offset, cost, length, end, g)
         else:
             _group(C, goff[g], goff[g + 1] - goff[g], lens[g], subseq, normalized_end,
-                   cost, length, end, g)
+                   offset, cost, length, end, g)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -458,13 +472,22 @@ def _lane_layout(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return lane_piece, lens, goff
 
 
+@numba.njit(cache=True, parallel=True)
+def _scatter_rows(source, rows, dest, slots):  # pragma: no cover - compiled
+    """``dest[slots[r]] = source[rows[r]]`` in one pass (two fancy-index passes
+    over a memory-mapped collection cost twice the time)."""
+    for r in numba.prange(rows.shape[0]):
+        dest[slots[r]] = source[rows[r]]
+
+
 def _run_groups(C3: np.ndarray, goff: np.ndarray, lens: np.ndarray, subsequence: bool,
-                normalized: bool, slope: bool = False) -> tuple[np.ndarray, ...]:
+                normalized: bool, slope: bool = False, offset: float = 0.0) -> tuple[np.ndarray, ...]:
     g = len(goff) - 1
     out = (np.full((g, LANES), np.inf, np.float32), np.ones((g, LANES), np.int32),
            np.zeros((g, LANES), np.int32))
     # one group is not worth waking the other cores
-    (_groups if g > 1 else _groups_serial)(C3, goff, lens, subsequence, normalized, slope, *out)
+    (_groups if g > 1 else _groups_serial)(C3, goff, lens, subsequence, normalized, slope,
+                                           np.float32(offset), *out)
     return out
 
 
@@ -541,33 +564,43 @@ class SequenceBank:
     Parameters
     ----------
     embeddings : np.ndarray [shape=(n_rows, dim)]
-        L2-normalised rows of every piece, piece after piece.
+        L2-normalised rows of every piece, piece after piece (a memory map is
+        fine: only the rows of ``pieces`` are read).
     offsets : np.ndarray [shape=(n_pieces + 1,)], int
         Piece ``p`` owns rows ``offsets[p] .. offsets[p+1] - 1``.
+    pieces : np.ndarray or None
+        Only these pieces, in this order (a prefilter's shortlist); None: all.
     """
 
-    def __init__(self, embeddings: np.ndarray, offsets: np.ndarray) -> None:
-        emb = np.asarray(embeddings, dtype=np.float32)
-        if emb.ndim != 2:
-            raise ParameterError(f"need [n_rows, dim] embeddings, got shape {emb.shape}")
-        offsets = _check_offsets(offsets, len(emb), "embedding rows")
-        self.lengths = np.diff(offsets)
-        self.n_pieces = len(self.lengths)
-        self.dim = emb.shape[1]
+    def __init__(self, embeddings: np.ndarray, offsets: np.ndarray,
+                 pieces: np.ndarray | None = None) -> None:
+        if embeddings.ndim != 2:
+            raise ParameterError(f"need [n_rows, dim] embeddings, got shape {embeddings.shape}")
+        offsets = _check_offsets(offsets, len(embeddings), "embedding rows")
+        pieces = (np.arange(len(offsets) - 1) if pieces is None
+                  else np.asarray(pieces, dtype=np.int64))
+        self.lengths = np.diff(offsets)[pieces]
+        self.n_pieces = len(pieces)
+        self.dim = embeddings.shape[1]
         self.lane_piece, self.lens, self.goff = _lane_layout(self.lengths)
-        self.matrix = np.zeros((int(self.goff[-1]) * LANES, self.dim), np.float32)
-        # destination row of every source row: (group start + j) * LANES + lane
+        # one gather: source row -> (group start + j) * LANES + lane
         used = self.lane_piece >= 0
         group_of = np.empty(self.n_pieces, np.int64)
         lane_of = np.empty(self.n_pieces, np.int64)
         group_of[self.lane_piece[used]] = np.nonzero(used)[0]
         lane_of[self.lane_piece[used]] = np.nonzero(used)[1]
-        piece = np.repeat(np.arange(self.n_pieces), self.lengths)
-        j = np.arange(len(emb)) - offsets[piece]
-        self.matrix[(self.goff[group_of[piece]] + j) * LANES + lane_of[piece]] = emb
+        which = np.repeat(np.arange(self.n_pieces), self.lengths)
+        j = np.arange(len(which)) - np.repeat(np.cumsum(self.lengths) - self.lengths, self.lengths)
+        source = offsets[pieces][which] + j
+        self.matrix = np.zeros((int(self.goff[-1]) * LANES, self.dim), np.float32)
+        slots = (self.goff[group_of[which]] + j) * LANES + lane_of[which]
+        if embeddings.dtype == np.float32 and embeddings.flags.c_contiguous:
+            _scatter_rows(embeddings, source, self.matrix, slots)
+        else:
+            self.matrix[slots] = embeddings[source]
 
     def align(self, query: np.ndarray, *, subsequence: bool = False, end: str = "normalized",
-              steps: str = "basic", max_floats: int = 1 << 23
+              steps: str = "basic", max_floats: int = 1 << 25
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """DTW (or subsequence DTW) of ``query`` against every piece, cosine cost.
 
@@ -578,7 +611,7 @@ class SequenceBank:
         subsequence, end, steps
             As for :func:`dtw`.
         max_floats : int
-            Largest block of costs computed at once (bounds the memory: 32 MiB).
+            Largest block of costs computed at once (bounds the memory: 128 MiB).
 
         Returns
         -------
@@ -590,6 +623,7 @@ class SequenceBank:
         q = np.ascontiguousarray(query, dtype=np.float32)
         if q.ndim != 2 or q.shape[1] != self.dim or len(q) == 0:
             raise ParameterError(f"the query must be [n >= 1, {self.dim}] embeddings, got {q.shape}")
+        negated = -q
         n_groups = len(self.lane_piece)
         results = (np.full((n_groups, LANES), np.inf, np.float32),
                    np.ones((n_groups, LANES), np.int32), np.zeros((n_groups, LANES), np.int32))
@@ -600,11 +634,11 @@ class SequenceBank:
             g1 = int(np.searchsorted(self.goff, self.goff[g0] + per_block, side="right")) - 1
             g1 = min(max(g1, g0 + 1), n_groups)
             c0, c1 = int(self.goff[g0]), int(self.goff[g1])
-            block = q @ self.matrix[c0 * LANES:c1 * LANES].T
-            np.subtract(1.0, block, out=block)  # cosine distance; rows are unit length
+            # negated similarities; the kernel adds 1: cosine distances of unit rows
+            block = negated @ self.matrix[c0 * LANES:c1 * LANES].T
             part = _run_groups(block.reshape(len(q), c1 - c0, LANES),
                                self.goff[g0:g1 + 1] - c0, self.lens[g0:g1], subsequence,
-                               normalized, slope)
+                               normalized, slope, offset=1.0)
             for arr, val in zip(results, part):
                 arr[g0:g1] = val
             g0 = g1

@@ -263,7 +263,7 @@ class Collection:
                           np.concatenate([[0], np.cumsum([len(x) for x in seqs])]))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Match:
     """One ranked answer of a :class:`~toolkit.interfaces.Matcher`.
 
