@@ -25,7 +25,6 @@ index maps to page, system and x, or to seconds.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np

@@ -232,6 +232,22 @@ def _check_both_sides(index: Index) -> None:
 Progress = Callable[[str, int, int], None]
 
 
+class _Counter:
+    """Queries done out of ``total``, reported to ``progress`` as they finish."""
+
+    def __init__(self, total: int, progress: Progress | None) -> None:
+        self.done, self.total, self.progress = 0, total, progress
+
+    def tick(self, what: str) -> None:
+        self.done += 1
+        if self.progress:
+            self.progress(what, self.done, self.total)
+
+    def skip(self, n: int) -> None:
+        """Count queries that could not be drawn (no piece long enough)."""
+        self.done += n
+
+
 def evaluate_pieces(index: Index, matchers: Sequence[str], *, direction: str = "both",
                     prefilter: str | None = None, params: dict | None = None,
                     progress: Progress | None = None) -> dict[str, Any]:
@@ -334,8 +350,8 @@ def evaluate_fragments(index: Index, matcher: str = "sdtw", *, direction: str = 
         raise ParameterError(f"queries must be >= 1, got {queries}")
     dirs = _directions(direction)
     pieces = list(range(len(index)))
-    total = queries * sum(len(audio_lengths) if d == "a2s" else len(system_counts) for d in dirs)
-    done = [0]
+    counter = _Counter(queries * sum(len(audio_lengths) if d == "a2s" else len(system_counts)
+                                     for d in dirs), progress)
     out = []
     for d in dirs:
         qmod, cmod = DIRECTIONS[d]
@@ -347,14 +363,9 @@ def evaluate_fragments(index: Index, matcher: str = "sdtw", *, direction: str = 
         for length in lengths:
             frags = (_audio_fragments(index, pieces, float(length), queries, rng) if d == "a2s"
                      else _score_fragments(index, pieces, int(length), queries, rng))
-
-            def tick():
-                done[0] += 1
-                if progress:
-                    progress(f"{m.name} {d} {length}", done[0], total)
-
-            ranks, seconds = _fragment_ranks(index, m, qmod, frags, rate, tick=tick)
-            done[0] += queries - len(frags)
+            ranks, seconds = _fragment_ranks(index, m, qmod, frags, rate,
+                                             tick=lambda: counter.tick(f"{m.name} {d} {length}"))
+            counter.skip(queries - len(frags))
             row = {"matcher": m.name, "direction": d, "length": length,
                    "unit": "s" if d == "a2s" else "systems", "queries": len(ranks),
                    "pieces": len({i for i, _ in frags})}
@@ -388,8 +399,7 @@ def evaluate_scale(index: Index, matcher: str = "sdtw", *, direction: str = "bot
     if repeats < 1 or queries < 1:
         raise ParameterError("repeats and queries must be >= 1")
     dirs = _directions(direction)
-    total = len(dirs) * len(sizes) * repeats * queries
-    done = [0]
+    counter = _Counter(len(dirs) * len(sizes) * repeats * queries, progress)
     out = []
     for d in dirs:
         qmod, cmod = DIRECTIONS[d]
@@ -408,14 +418,10 @@ def evaluate_scale(index: Index, matcher: str = "sdtw", *, direction: str = "bot
                            if d == "a2s" else
                            _score_fragments(index, [i], min(systems, int(index.positions("sheet", i)[:, 1].max()) + 1), 1, rng))
                     frags += got
-
-                def tick():
-                    done[0] += 1
-                    if progress:
-                        progress(f"{m.name} {d} {size} pieces", done[0], total)
-
-                ranks, seconds = _fragment_ranks(index, m, qmod, frags, rate, tick=tick)
-                done[0] += queries - len(frags)
+                ranks, seconds = _fragment_ranks(
+                    index, m, qmod, frags, rate,
+                    tick=lambda: counter.tick(f"{m.name} {d} {size} pieces"))
+                counter.skip(queries - len(frags))
                 mrrs.append(float(np.mean(1.0 / np.array(ranks))))
                 times.append(float(np.mean(seconds)))
             out.append({"matcher": m.name, "direction": d, "pieces": size, "repeats": repeats,

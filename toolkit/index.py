@@ -28,7 +28,6 @@ run or ``ast match`` would take for complete.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil

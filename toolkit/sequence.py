@@ -68,6 +68,27 @@ LANES = 8
 
 
 @numba.njit(cache=True, nogil=True)
+def _finish(d, ln, lens, subseq, normalized_end, cost, length, end, g):  # pragma: no cover
+    """Each lane's end column from the last row ``d`` (costs) and ``ln`` (lengths)."""
+    for k in range(LANES):
+        m = lens[k]
+        if m == 0:
+            continue
+        best = m - 1
+        if subseq:
+            best = 0
+            key = d[0, k] / ln[0, k] if normalized_end else d[0, k]
+            for j in range(1, m):
+                q = d[j, k] / ln[j, k] if normalized_end else d[j, k]
+                if q < key:
+                    key = q
+                    best = j
+        cost[g, k] = d[best, k]
+        length[g, k] = ln[best, k]
+        end[g, k] = best
+
+
+@numba.njit(cache=True, nogil=True)
 def _group(C, c0, width, lens, subseq, normalized_end, offset, cost, length, end, g):  # pragma: no cover
     """Align up to :data:`LANES` pieces at once: ``C[:, c0:c0+width, k]`` is lane ``k``;
     the cost of a cell is ``offset + C`` (1 - similarity when ``C`` holds negated
@@ -108,29 +129,7 @@ def _group(C, c0, width, lens, subseq, normalized_end, offset, cost, length, end
                 lc[j, k] = bl + 1
         dp, dc = dc, dp
         lp, lc = lc, lp
-    for k in range(LANES):
-        m = lens[k]
-        if m == 0:
-            continue
-        best = m - 1
-        if subseq:
-            best = 0
-            if normalized_end:
-                key = dp[0, k] / lp[0, k]
-                for j in range(1, m):
-                    q = dp[j, k] / lp[j, k]
-                    if q < key:
-                        key = q
-                        best = j
-            else:
-                key = dp[0, k]
-                for j in range(1, m):
-                    if dp[j, k] < key:
-                        key = dp[j, k]
-                        best = j
-        cost[g, k] = dp[best, k]
-        length[g, k] = lp[best, k]
-        end[g, k] = best
+    _finish(dp, lp, lens, subseq, normalized_end, cost, length, end, g)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -183,44 +182,29 @@ def _group_slope(C, c0, width, lens, subseq, normalized_end, offset, cost, lengt
                 lc[j, k] = al + 1
         d2, d1, dc = d1, dc, d2
         l2, l1, lc = l1, lc, l2
-    for k in range(LANES):
-        m = lens[k]
-        if m == 0:
-            continue
-        best = m - 1
-        if subseq:
-            best = 0
-            key = d1[0, k] / l1[0, k] if normalized_end else d1[0, k]
-            for j in range(1, m):
-                q = d1[j, k] / l1[j, k] if normalized_end else d1[j, k]
-                if q < key:
-                    key = q
-                    best = j
-        cost[g, k] = d1[best, k]
-        length[g, k] = l1[best, k]
-        end[g, k] = best
+    _finish(d1, l1, lens, subseq, normalized_end, cost, length, end, g)
+
+
+@numba.njit(cache=True, nogil=True)
+def _one_group(C, goff, lens, g, subseq, normalized_end, slope, offset, cost, length, end):  # pragma: no cover
+    if slope:
+        _group_slope(C, goff[g], goff[g + 1] - goff[g], lens[g], subseq, normalized_end,
+                     offset, cost, length, end, g)
+    else:
+        _group(C, goff[g], goff[g + 1] - goff[g], lens[g], subseq, normalized_end,
+               offset, cost, length, end, g)
 
 
 @numba.njit(cache=True, parallel=True)
 def _groups(C, goff, lens, subseq, normalized_end, slope, offset, cost, length, end):  # pragma: no cover
     for g in numba.prange(goff.shape[0] - 1):
-        if slope:
-            _group_slope(C, goff[g], goff[g + 1] - goff[g], lens[g], subseq, normalized_end,
-                         offset, cost, length, end, g)
-        else:
-            _group(C, goff[g], goff[g + 1] - goff[g], lens[g], subseq, normalized_end,
-                   offset, cost, length, end, g)
+        _one_group(C, goff, lens, g, subseq, normalized_end, slope, offset, cost, length, end)
 
 
 @numba.njit(cache=True, nogil=True)
 def _groups_serial(C, goff, lens, subseq, normalized_end, slope, offset, cost, length, end):  # pragma: no cover
     for g in range(goff.shape[0] - 1):
-        if slope:
-            _group_slope(C, goff[g], goff[g + 1] - goff[g], lens[g], subseq, normalized_end,
-                         offset, cost, length, end, g)
-        else:
-            _group(C, goff[g], goff[g + 1] - goff[g], lens[g], subseq, normalized_end,
-                   offset, cost, length, end, g)
+        _one_group(C, goff, lens, g, subseq, normalized_end, slope, offset, cost, length, end)
 
 
 @numba.njit(cache=True, nogil=True)
