@@ -109,6 +109,8 @@ def kernel(args: argparse.Namespace) -> dict:
             lambda: _run_groups(C3, bank.goff, bank.lens, False, True), args.repeat) / cells * 1e9
         row["lane kernel, subsequence, 1 thread"] = timed(
             lambda: _run_groups(C3, bank.goff, bank.lens, True, True), args.repeat) / cells * 1e9
+        row["slope-limited steps, subsequence, 1 thread"] = timed(
+            lambda: _run_groups(C3, bank.goff, bank.lens, True, True, True), args.repeat) / cells * 1e9
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
         row[f"lane kernel, {numba.config.NUMBA_NUM_THREADS} threads"] = timed(
             lambda: _run_groups(C3, bank.goff, bank.lens, False, True), args.repeat) / cells * 1e9

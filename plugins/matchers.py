@@ -47,10 +47,15 @@ def _faiss():
 
 
 def _knn_index(embeddings: np.ndarray, *, exact_rows: int, nprobe: int, seed: int):
-    """A faiss inner-product index: exact up to ``exact_rows`` rows, IVF above."""
+    """A faiss inner-product index: exact up to ``exact_rows`` rows, IVF above.
+
+    Returns the index and its coarse quantizer (None for the exact index),
+    which the caller keeps alive as long as the index.
+    """
     faiss = _faiss()
     x = np.ascontiguousarray(embeddings, dtype=np.float32)
     dim = x.shape[1]
+    quantizer = None
     if len(x) <= exact_rows:
         index = faiss.IndexFlatIP(dim)
     else:
@@ -63,7 +68,7 @@ def _knn_index(embeddings: np.ndarray, *, exact_rows: int, nprobe: int, seed: in
         index.train(sample)
         index.nprobe = nprobe
     index.add(x)
-    return index, quantizer if len(x) > exact_rows else None
+    return index, quantizer
 
 
 class _Base(Matcher):
@@ -95,6 +100,18 @@ class _Base(Matcher):
         positions = candidate_positions(candidates, len(self.collection))
         return q, positions
 
+    def _answers(self, positions: np.ndarray, scores: np.ndarray, top: int | None,
+                 locate) -> list[Match]:
+        """Matches best first; ``locate(i, piece)`` gives ``(start, end, path)`` of
+        the first ``top`` (or :attr:`LOCATED`) answers, or None when it cannot."""
+        out = []
+        for rank, i in enumerate(rank_positions(positions, scores, top)):
+            p = int(positions[i])
+            where = locate(i, p) if rank < (top or self.LOCATED) else None
+            start, end, path = where if where is not None else (-1, -1, None)
+            out.append(Match(self.collection.ids[p], float(scores[i]), start, end, path))
+        return out
+
 
 # --- vote -------------------------------------------------------------------------------
 
@@ -109,8 +126,8 @@ class VoteConfig:
         Nearest collection rows per query row that vote (seed 002's setting: 25).
     exact_rows : int
         Up to this many collection rows (about 450 pieces) the search is exact;
-        above, an IVF index (exact search over 461,000 rows took 240 ms for a
-        100-row query, the IVF index 30 ms; benchmarks/match.py).
+        above, an IVF index (for a 100-row query over 461,000 rows: exact search
+        239 ms, the IVF index 9 ms; benchmarks/match.py).
     nprobe : int
         Inverted lists visited per query row by the IVF index.
     seed : int
@@ -164,20 +181,18 @@ class VoteMatcher(_Base):
         total = float(rows.size)
         # votes first; the summed similarity in [-votes, votes] breaks ties only
         score = (votes + (simsum + total) / (2 * total + 1)) / total
-        order = rank_positions(positions, score[positions], top)
-        out = []
         width = max(1, round(len(q) * rate))
         voted = rows[ok]
         by_piece = np.argsort(pieces, kind="stable")  # the votes of each piece, contiguous
         bounds = np.searchsorted(pieces[by_piece], np.arange(n_pieces + 1))
-        for rank, i in enumerate(order):
-            p = int(positions[i])
-            start = end = -1
-            if rank < (top or self.LOCATED) and votes[p] > 0:
-                local = voted[by_piece[bounds[p]:bounds[p + 1]]] - self.collection.offsets[p]
-                start, end = _densest_window(local, width, int(self.collection.lengths[p]))
-            out.append(Match(self.collection.ids[p], float(score[p]), start, end))
-        return out
+
+        def locate(i, p):
+            if votes[p] == 0:
+                return None
+            local = voted[by_piece[bounds[p]:bounds[p + 1]]] - self.collection.offsets[p]
+            return (*_densest_window(local, width, int(self.collection.lengths[p])), None)
+
+        return self._answers(positions, score[positions], top, locate)
 
 
 # --- shazam ------------------------------------------------------------------------------
@@ -379,18 +394,14 @@ class ShazamMatcher(_Base):
                 best[up[sel]] = cnt[sel]
                 where[up[sel], 0] = s
                 where[up[sel], 1] = ((uniq[sel] - up[sel] * width) + b0 - shift) * c.bin_width
-        score = best.astype(np.float64)
-        order = rank_positions(positions, score[positions], top)
-        out = []
-        for rank, i in enumerate(order):
-            p = int(positions[i])
-            start = end = -1
-            if rank < (top or self.LOCATED) and best[p] > 0:
-                length = int(self.collection.lengths[p])
-                start = int(min(max(where[p, 1], 0), length - 1))
-                end = int(min(length - 1, start + max(1, round(len(q) * where[p, 0])) - 1))
-            out.append(Match(self.collection.ids[p], float(score[p]), start, end))
-        return out
+        def locate(i, p):
+            if best[p] == 0:
+                return None
+            length = int(self.collection.lengths[p])
+            start = int(min(max(where[p, 1], 0), length - 1))
+            return start, int(min(length - 1, start + max(1, round(len(q) * where[p, 0])) - 1)), None
+
+        return self._answers(positions, best[positions].astype(np.float64), top, locate)
 
 
 # --- DTW ----------------------------------------------------------------------------------
@@ -433,12 +444,11 @@ class DTWMatcher(_Base):
         self._bank = None  # built on the first search over the whole collection
 
     def _bank_for(self, positions: np.ndarray) -> SequenceBank:
-        if len(positions) == len(self.collection):
-            if self._bank is None:
-                self._bank = SequenceBank(np.asarray(self.collection.embeddings, np.float32),
-                                          self.collection.offsets)
-            return self._bank
-        return SequenceBank(self.collection.embeddings, self.collection.offsets, positions)
+        if len(positions) < len(self.collection):  # a shortlist: gathered for this query
+            return SequenceBank(self.collection.embeddings, self.collection.offsets, positions)
+        if self._bank is None:
+            self._bank = SequenceBank(self.collection.embeddings, self.collection.offsets)
+        return self._bank
 
     def match(self, query, *, top=10, candidates=None, rate=1.0) -> list[Match]:
         q, positions = self._prepare(query, top, candidates, rate)
@@ -451,22 +461,17 @@ class DTWMatcher(_Base):
             q = q[rows]
         cost, length, end = self._bank_for(positions).align(
             q, subsequence=self.subsequence, end=c.end, steps=c.steps)
-        score = -(cost.astype(np.float64) / length)
-        score[~np.isfinite(score)] = -np.inf
-        order = rank_positions(positions, score, top)
-        out = []
-        for rank, i in enumerate(order):
-            p = int(positions[i])
-            start = stop = -1
-            path = None
-            if rank < (top or self.LOCATED) and np.isfinite(score[i]):
-                a = dtw(cosine_cost(q, self.collection.sequence(p)), subsequence=self.subsequence,
-                        end=c.end, stop=int(end[i]) if self.subsequence else None, steps=c.steps)
-                start, stop, path = a.start, a.end, a.path
-                if rows is not None:  # back to the query's own rows
-                    path = np.column_stack([rows[path[:, 0]], path[:, 1]])
-            out.append(Match(self.collection.ids[p], float(score[i]), start, stop, path))
-        return out
+        score = -(cost.astype(np.float64) / length)  # -inf where no path fits
+
+        def locate(i, p):
+            if not np.isfinite(score[i]):
+                return None
+            a = dtw(cosine_cost(q, self.collection.sequence(p)), subsequence=self.subsequence,
+                    end=c.end, stop=int(end[i]) if self.subsequence else None, steps=c.steps)
+            path = a.path if rows is None else np.column_stack([rows[a.path[:, 0]], a.path[:, 1]])
+            return a.start, a.end, path  # the path in the query's own rows
+
+        return self._answers(positions, score, top, locate)
 
 
 @dataclass(frozen=True)

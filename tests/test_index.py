@@ -8,7 +8,6 @@ and identified with every matcher, in both directions.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -222,9 +221,11 @@ def test_fragment_and_scale_evaluations(index, tmp_path):
     assert rows[("s2a", 2)]["queries"] == 6
     again = evaluate_fragments(index, "sdtw", audio_lengths=[5, 10, 999], system_counts=[1, 2],
                                queries=6, seed=3)
-    assert again["results"] == frag["results"] or all(  # seeded: the same queries, the same ranks
-        a["ranks" if "ranks" in a else "MRR"] == b["ranks" if "ranks" in b else "MRR"]
-        for a, b in zip(again["results"], frag["results"]))
+
+    def untimed(report):
+        return [{k: v for k, v in r.items() if "seconds" not in k} for r in report["results"]]
+
+    assert untimed(again) == untimed(frag)  # seeded: the same queries, the same ranks
     scale = evaluate_scale(index, "dtw", sizes=[3, len(index)], repeats=2, queries=4,
                            audio_seconds=6, systems=1)
     assert {r["pieces"] for r in scale["results"]} == {3, len(index)}
@@ -318,4 +319,3 @@ def test_an_audio_only_index_cannot_be_evaluated(model, recordings, tmp_path):
     build_index(model, out, audio=[recordings["ogg"].parent])
     with pytest.raises(ParameterError, match="only a audio side|needs an index of a rendered"):
         evaluate_pieces(Index(out), ["dtw"])
-    shutil.rmtree(out)

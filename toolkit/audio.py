@@ -20,7 +20,7 @@ import numpy as np
 from .errors import AudioError, ParameterError
 
 __all__ = ["AUDIO_SUFFIXES", "SILENCE_DBFS", "load_audio", "find_audio_files",
-           "excerpt_centres", "excerpts", "check_audible"]
+           "excerpt_centres", "excerpts", "check_audible", "spectrogram_of"]
 
 #: Suffixes taken as audio when a folder is searched.
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".aif", ".aiff")
@@ -158,6 +158,17 @@ def find_audio_files(paths: Iterable[str | os.PathLike]) -> list[tuple[str, Path
         raise ParameterError("no audio files found (looked for "
                              + ", ".join(s.lstrip(".") for s in AUDIO_SUFFIXES) + ")")
     return sorted(out.items())
+
+
+def spectrogram_of(audio: np.ndarray, spec: dict) -> np.ndarray:
+    """:func:`toolkit.spectrogram.spectrogram` with settings as an index records them
+    (``sample_rate, frame_size, fps, bands_per_octave, fmin, fmax``)."""
+    from .spectrogram import spectrogram
+
+    return spectrogram(audio, sample_rate=int(spec["sample_rate"]),
+                       frame_size=int(spec["frame_size"]), fps=float(spec["fps"]),
+                       bands_per_octave=int(spec["bands_per_octave"]),
+                       fmin=float(spec["fmin"]), fmax=float(spec["fmax"]))
 
 
 def excerpt_centres(n_frames: int, context: int, hop: int) -> np.ndarray:

@@ -39,6 +39,38 @@ def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
+def _batch_progress(description: str, as_json: bool):
+    """A progress bar for a batch of pieces (done, failed, ETA) and its callback
+    ``update(event, done, failed, total)``, as the library functions call it."""
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("[red]{task.fields[failed]} failed"), TimeElapsedColumn(),
+        TextColumn("ETA"), TimeRemainingColumn(), console=err_console, disable=as_json,
+    )
+    task = None
+
+    def update(event: str, done: int, failed: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            task = progress.add_task(description, total=total, failed=0)
+        progress.update(task, completed=done + failed, failed=failed)
+
+    return progress, update
+
+
+def _print_failures(title: str, rows: Sequence[tuple[str, str, str]]) -> None:
+    """The pieces a batch could not process: piece, file, reason."""
+    table = Table(title=title)
+    for col in ("piece", "file", "reason"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
 @click.group(cls=AstGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="ast")
 @click.option(
@@ -262,29 +294,13 @@ def data_render(ctx: click.Context, name_or_source: str, out: str, renderer: str
     reported (piece, file, reason) in DIR/failures.json and the run goes on;
     the exit status is then 3.
     """
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
-
     from .build import dataset_spec, render_dataset
 
     spec = dataset_spec(_registry(ctx), name_or_source, renderer=renderer,
                         soundfonts=soundfonts, tempos=tempos)
     plugins.get("renderers", spec.render.renderer)  # unknown names fail before any work
     plugins.get("synthesizers", spec.synthesis.synthesizer)
-    progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("[red]{task.fields[failed]} failed"), TimeElapsedColumn(),
-        TextColumn("ETA"), TimeRemainingColumn(), console=err_console,
-        disable=as_json,
-    )
-    task = None
-
-    def update(event: str, done: int, failed: int, total: int) -> None:
-        nonlocal task
-        if task is None:
-            task = progress.add_task(f"render {spec.name}", total=total, failed=0)
-        progress.update(task, completed=done + failed, failed=failed)
-
+    progress, update = _batch_progress(f"render {spec.name}", as_json)
     with progress:
         report = render_dataset(spec, out, workers=workers, limit=limit, progress=update)
     summary = {
@@ -301,12 +317,8 @@ def data_render(ctx: click.Context, name_or_source: str, out: str, renderer: str
             f"in {report.seconds:.1f} s → {report.out}"
         )
         if report.failed:
-            table = Table(title=f"failed pieces (also in {report.out / 'failures.json'})")
-            for col in ("piece", "file", "reason"):
-                table.add_column(col, overflow="fold")
-            for f in report.failed:
-                table.add_row(f.piece, f.file, f.reason)
-            console.print(table)
+            _print_failures(f"failed pieces (also in {report.out / 'failures.json'})",
+                            [(f.piece, f.file, f.reason) for f in report.failed])
     if report.failed:
         ctx.exit(EXIT_PIECES_FAILED)
 
@@ -612,25 +624,12 @@ def index_command(ctx: click.Context, model: str, dataset: str | None, split: st
       ast index -m models/demo-attention --split all --out indexes/demo-all
       ast index -m models/demo-attention --audio ~/recordings --out indexes/mine
     """
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
-
-    from .index import build_index
+    from .index import Index, build_index
     from .models import resolve_dataset_dir
 
     registry = _registry(ctx)
     root = resolve_dataset_dir(dataset, registry) if dataset else None
-    progress = Progress(TextColumn("[bold]index"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("[red]{task.fields[failed]} failed"), TimeElapsedColumn(),
-                        TextColumn("ETA"), TimeRemainingColumn(), console=err_console,
-                        disable=as_json)
-    task = None
-
-    def update(event: str, done: int, failed: int, total: int) -> None:
-        nonlocal task
-        if task is None:
-            task = progress.add_task("", total=total, failed=0)
-        progress.update(task, completed=done + failed, failed=failed)
+    progress, update = _batch_progress("index", as_json)
 
     try:
         with progress:
@@ -642,8 +641,6 @@ def index_command(ctx: click.Context, model: str, dataset: str | None, split: st
         err_console.print(f"interrupted: finished pieces are kept in {out}; run the same "
                           "command again to continue")
         ctx.exit(130)
-    from .index import Index
-
     idx = Index(out)
     summary = {"out": str(out), "pieces": len(idx), "modalities": idx.modalities,
                "rows": idx.meta["rows"], "built": len(report.built),
@@ -664,12 +661,8 @@ def index_command(ctx: click.Context, model: str, dataset: str | None, split: st
                 + f", [{'red' if report.failed else 'green'}]{len(report.failed)} failed[/] "
                 f"in {report.seconds:.1f} s → {out}")
         if report.failed:
-            table = Table(title=f"pieces not indexed (also in {Path(out) / 'failures.json'})")
-            for col in ("piece", "file", "reason"):
-                table.add_column(col, overflow="fold")
-            for f in report.failed:
-                table.add_row(f["piece"], f["file"], f["reason"])
-            console.print(table)
+            _print_failures(f"pieces not indexed (also in {Path(out) / 'failures.json'})",
+                            [(f["piece"], f["file"], f["reason"]) for f in report.failed])
     if report.failed:
         ctx.exit(EXIT_PIECES_FAILED)
 
@@ -770,6 +763,7 @@ def match_command(ctx: click.Context, index_dir: str, query: str | None, matcher
       ast match -i indexes/demo -q bwv269 --direction s2a --systems 1-2 -M sdtw
       ast match -i indexes/demo -q 3 -M dtw --prefilter vote:5 --json
     """
+    from .audio import AUDIO_SUFFIXES
     from .identification import dataset_query, file_query, identify, piece_query
     from .index import Index
 
@@ -797,8 +791,7 @@ def match_command(ctx: click.Context, index_dir: str, query: str | None, matcher
                                                          if prefilter else []))
     systems = _systems(systems_text)
     qmod = "audio" if direction == "a2s" else "sheet"
-    if Path(query).expanduser().is_file() or Path(query).suffix.lower() in (
-            ".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".aif", ".aiff"):
+    if Path(query).expanduser().is_file() or Path(query).suffix.lower() in AUDIO_SUFFIXES:
         if systems or start is not None or duration is not None:
             raise click.UsageError("--start/--duration/--systems select a fragment of a piece "
                                    "query; cut an audio file before querying with it")

@@ -119,13 +119,7 @@ def alignment_figure(dataset, piece: str, out: str | os.PathLike, *, page: int =
     ax_spec.set_title(f"rendition {rendition} ({rend.soundfont}, tempo ×{rend.tempo:g})\n"
                       "onsets (lines); played pitches (dots, coloured as their note heads)",
                       fontsize=9)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.stem + ".tmp" + out.suffix)
-    fig.savefig(tmp, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, out)
-    return out
+    return _save(fig, out)
 
 
 def snippet_retrieval_figure(encoder, emb, out: str | os.PathLike, *, query: int = 0,
@@ -181,23 +175,19 @@ def snippet_retrieval_figure(encoder, emb, out: str | os.PathLike, *, query: int
         axk.set_xticks([])
         axk.set_yticks([])
         axk.set_title(f"#{k + 1}  cos {sim[i]:.2f}", fontsize=9, color=colour)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp{out.suffix or '.png'}")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, out)
-    return out
+    return _save(fig, out, dpi=110, tight=False)
 
 
-def _save(fig, out: str | os.PathLike, dpi: int = 100) -> Path:
-    plt = _pyplot()
+def _save(fig, out: str | os.PathLike, *, dpi: int | None = None, tight: bool = True) -> Path:
+    """Write ``fig`` as PNG to a temporary name, then rename; close it."""
+    from .build import atomic_path
+
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp{out.suffix or '.png'}")
-    fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=dpi or fig.dpi, bbox_inches="tight" if tight else None,
+                    format="png")
+    _pyplot().close(fig)
     return out
 
 
@@ -209,8 +199,7 @@ def _rendered(root):
 
 def _recording(index, piece: int, query=None):
     """A piece's (or the query's) spectrogram and frame rate, or None."""
-    from .audio import load_audio
-    from .spectrogram import spectrogram
+    from .audio import load_audio, spectrogram_of
 
     spec = index.settings["spectrogram"]
     fps = float(spec["fps"])
@@ -226,11 +215,7 @@ def _recording(index, piece: int, query=None):
         r = ds.rendition(pid, name if name in names else names[0])
         return np.asarray(r.spectrogram, np.float32), fps
     if entry is not None and entry.get("file"):
-        audio = load_audio(entry["file"], int(spec["sample_rate"]))
-        return spectrogram(audio, sample_rate=int(spec["sample_rate"]),
-                           frame_size=int(spec["frame_size"]), fps=fps,
-                           bands_per_octave=int(spec["bands_per_octave"]),
-                           fmin=float(spec["fmin"]), fmax=float(spec["fmax"])), fps
+        return spectrogram_of(load_audio(entry["file"], int(spec["sample_rate"])), spec), fps
     return None
 
 
@@ -309,8 +294,7 @@ def match_report(index, query, matches, out: str | os.PathLike, *, matcher: str 
     plt = _pyplot()
     best = matches[0]
     piece = index.piece(best.piece)
-    target = "sheet" if query.modality == "audio" and index.has("sheet") else (
-        "audio" if index.has("audio") and query.modality == "sheet" else query.modality)
+    target = index.search_modality(query.modality)
     seq = index.sequence(target, piece)
     C = cosine_cost(query.embeddings, seq)
     path = best.path

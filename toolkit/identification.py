@@ -31,7 +31,7 @@ import numpy as np
 
 from . import plugins
 from .errors import ParameterError
-from .index import DIRECTIONS, Index, audio_query
+from .index import DIRECTIONS, Index, audio_query, resolve_piece
 from .matching import make_matcher
 from .snippets import rank_metrics
 from .types import Match
@@ -137,11 +137,8 @@ def dataset_query(index: Index, encoder: Any, dataset_root: str | os.PathLike, p
     ds = plugins.create("datasets", "rendered", root=dataset_root,
                         sheet_shape=encoder.sheet_window, audio_context=encoder.audio_shape[1])
     ids = ds.piece_ids()
-    if piece not in ids:
-        found = [p for p in ids if piece in p]
-        if len(found) != 1:
-            ds._entry(piece)  # raises with close matches
-        piece = found[0]
+    piece = ids[resolve_piece(piece, ids, where=str(dataset_root),
+                              hint=f"`ast data stats {dataset_root} --pieces`")]
     seq = ds.sequence(piece, sheet_hop=index.settings["sheet_hop"],
                       audio_hop=index.settings["audio_hop"])
     if modality == "audio":
@@ -152,15 +149,6 @@ def dataset_query(index: Index, encoder: Any, dataset_root: str | os.PathLike, p
                                  systems=systems, label=piece)
     return Query(emb[rows], modality, label, piece, positions[rows],
                  fps=float(index.settings["spectrogram"]["fps"]), dataset_root=Path(dataset_root))
-
-
-def _collection_modality(index: Index, query_modality: str) -> str:
-    other = "sheet" if query_modality == "audio" else "audio"
-    if index.has(other):
-        return other
-    if index.has(query_modality):
-        return query_modality  # e.g. a recording against a folder of recordings
-    raise ParameterError(f"{index.folder} has no {other} side to search")
 
 
 def identify(index: Index, query: Query, matcher: str = "dtw", *, top: int | None = 10,
@@ -177,7 +165,7 @@ def identify(index: Index, query: Query, matcher: str = "dtw", *, top: int | Non
     matcher : Matcher
         The fitted matcher.
     """
-    target = _collection_modality(index, query.modality)
+    target = index.search_modality(query.modality)
     m = make_matcher(matcher, prefilter=prefilter, params=params)
     m.fit(index.collection(target))
     if rate is None:
@@ -261,9 +249,8 @@ def evaluate_pieces(index: Index, matchers: Sequence[str], *, direction: str = "
     """
     _check_both_sides(index)
     results = []
-    queries = [i for i, p in enumerate(index.pieces) if "sheet" in p and "audio" in p]
-    total = len(queries) * len(matchers) * len(_directions(direction))
-    done = 0
+    queries = [(i, None) for i, p in enumerate(index.pieces) if "sheet" in p and "audio" in p]
+    counter = _Counter(len(queries) * len(matchers) * len(_directions(direction)), progress)
     for d in _directions(direction):
         qmod, cmod = DIRECTIONS[d]
         collection = index.collection(cmod)
@@ -271,16 +258,8 @@ def evaluate_pieces(index: Index, matchers: Sequence[str], *, direction: str = "
         for spec in matchers:
             m = make_matcher(spec, prefilter=prefilter, params=params)
             m.fit(collection)
-            m.match(index.sequence(qmod, queries[0]), top=None, rate=rate)  # untimed warm-up
-            ranks, seconds = [], []
-            for i in queries:
-                t = time.perf_counter()
-                res = m.match(index.sequence(qmod, i), top=None, rate=rate)
-                seconds.append(time.perf_counter() - t)
-                ranks.append(true_rank(res, index.ids[i]))
-                done += 1
-                if progress:
-                    progress(f"{m.name} {d}", done, total)
+            ranks, seconds = _ranks(index, m, qmod, queries, rate,
+                                    tick=lambda: counter.tick(f"{m.name} {d}"))
             results.append({"matcher": m.name, "direction": d,
                             **_summary(np.array(ranks), seconds), "ranks": ranks})
     return {"index": str(index.folder), "pieces": len(index), "queries": len(queries),
@@ -317,13 +296,20 @@ def _score_fragments(index: Index, pieces: Sequence[int], systems: int, n: int,
     return out
 
 
-def _fragment_ranks(index: Index, m, qmod: str, fragments, rate: float,
-                    tick=None) -> tuple[list[int], list[float]]:
+def _ranks(index: Index, m, qmod: str, queries, rate: float,
+           tick=None) -> tuple[list[int], list[float]]:
+    """True-piece ranks and search seconds of ``queries``: ``(piece, rows)``, rows
+    None for the whole piece.  The first query is also run once untimed, so
+    compilation and lazily built structures do not count."""
+    def sequence(i, rows):
+        seq = index.sequence(qmod, i)
+        return seq if rows is None else seq[rows]
+
     ranks, seconds = [], []
-    if fragments:  # untimed warm-up: compilation, lazily built structures
-        m.match(index.sequence(qmod, fragments[0][0])[fragments[0][1]], top=None, rate=rate)
-    for i, rows in fragments:
-        q = index.sequence(qmod, i)[rows]
+    if queries:
+        m.match(sequence(*queries[0]), top=None, rate=rate)
+    for i, rows in queries:
+        q = sequence(i, rows)
         t = time.perf_counter()
         res = m.match(q, top=None, rate=rate)
         seconds.append(time.perf_counter() - t)
@@ -363,7 +349,7 @@ def evaluate_fragments(index: Index, matcher: str = "sdtw", *, direction: str = 
         for length in lengths:
             frags = (_audio_fragments(index, pieces, float(length), queries, rng) if d == "a2s"
                      else _score_fragments(index, pieces, int(length), queries, rng))
-            ranks, seconds = _fragment_ranks(index, m, qmod, frags, rate,
+            ranks, seconds = _ranks(index, m, qmod, frags, rate,
                                              tick=lambda: counter.tick(f"{m.name} {d} {length}"))
             counter.skip(queries - len(frags))
             row = {"matcher": m.name, "direction": d, "length": length,
@@ -418,7 +404,7 @@ def evaluate_scale(index: Index, matcher: str = "sdtw", *, direction: str = "bot
                            if d == "a2s" else
                            _score_fragments(index, [i], min(systems, int(index.positions("sheet", i)[:, 1].max()) + 1), 1, rng))
                     frags += got
-                ranks, seconds = _fragment_ranks(
+                ranks, seconds = _ranks(
                     index, m, qmod, frags, rate,
                     tick=lambda: counter.tick(f"{m.name} {d} {size} pieces"))
                 counter.skip(queries - len(frags))

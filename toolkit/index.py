@@ -40,14 +40,14 @@ from typing import Any
 import numpy as np
 
 from . import __version__, plugins
-from .audio import check_audible, excerpts, find_audio_files, load_audio
-from .build import atomic_write_text, sha256
+from .audio import check_audible, excerpts, find_audio_files, load_audio, spectrogram_of
+from .build import atomic_path, atomic_write_text, sha256
 from .errors import IntegrityError, ParameterError, ToolkitError, did_you_mean
 from .sources import piece_slug
 from .types import Collection
 
 __all__ = ["INDEX_FORMAT", "MODALITIES", "DIRECTIONS", "IndexReport", "Index", "build_index",
-           "model_fingerprint", "spectrogram_settings", "audio_query"]
+           "model_fingerprint", "spectrogram_settings", "audio_query", "resolve_piece"]
 
 INDEX_FORMAT = 1
 MODALITIES = ("sheet", "audio")
@@ -88,16 +88,13 @@ def spectrogram_settings(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        np.save(fh, array)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        np.save(tmp, array)
 
 
 def _save_part(path: Path, **arrays: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        np.savez(tmp, **arrays)
 
 
 def audio_query(encoder: Any, path: str | os.PathLike, spec: dict[str, Any], *,
@@ -116,17 +113,13 @@ def audio_query(encoder: Any, path: str | os.PathLike, spec: dict[str, Any], *,
     AudioError
         Missing, empty, unreadable, not audio, silent, or shorter than one excerpt.
     """
-    from .spectrogram import spectrogram
-
     sr = int(spec["sample_rate"])
     fps = float(spec["fps"])
     context = int(encoder.audio_shape[1])
     audio = load_audio(path, sr)
     check_audible(audio, path, min_seconds=context / fps, sample_rate=sr,
                   what=f"one excerpt of this model: {context} frames at {fps:g} frames/s")
-    spec_arr = spectrogram(audio, sample_rate=sr, frame_size=int(spec["frame_size"]), fps=fps,
-                           bands_per_octave=int(spec["bands_per_octave"]),
-                           fmin=float(spec["fmin"]), fmax=float(spec["fmax"]))
+    spec_arr = spectrogram_of(audio, spec)
     if spec_arr.shape[0] != encoder.audio_shape[0]:
         raise ParameterError(f"{path}: the spectrogram has {spec_arr.shape[0]} bins; the model "
                              f"takes {encoder.audio_shape[0]}")
@@ -185,11 +178,6 @@ def build_index(model: str | os.PathLike, out: str | os.PathLike, *,
     out = Path(out)
     model_dir = resolve_model_dir(str(model), registry)
     encoder, cfg = load_encoder(str(model_dir), registry)
-    spec = spectrogram_settings(cfg)
-    fps = float(spec["fps"])
-    hop_frames = int(round(audio_hop * fps))
-    if hop_frames < 1:
-        raise ParameterError(f"--audio-hop {audio_hop} s is shorter than one frame (1/{fps:g} s)")
     if sheet_hop < 1:
         raise ParameterError(f"--sheet-hop must be >= 1 pixel, got {sheet_hop}")
     if audio is not None and dataset is not None:
@@ -197,6 +185,7 @@ def build_index(model: str | os.PathLike, out: str | os.PathLike, *,
 
     ds = None
     if audio is not None:
+        spec = spectrogram_settings(cfg)  # recordings get the model's spectrogram
         files = find_audio_files(audio)
         plan = [pid for pid, _ in files]
         file_of = {pid: str(f.resolve()) for pid, f in files}
@@ -213,14 +202,16 @@ def build_index(model: str | os.PathLike, out: str | os.PathLike, *,
             raise ParameterError(f"{dataset} has {ds.spectrogram_bins}-bin spectrograms; the "
                                  f"model takes {encoder.audio_shape[0]}")
         spec = spectrogram_settings({"dataset": {"spectrogram": ds.spec.get("spectrogram", {})}})
-        fps = float(spec["fps"])
-        hop_frames = max(1, int(round(audio_hop * fps)))
         plan = _plan_dataset(ds, split)
         if not plan:
             raise ParameterError(f"{dataset}: no pieces in split {split!r}")
         file_of = {}
         source = {"kind": "dataset", "root": str(Path(dataset).resolve()),
                   "name": getattr(ds, "name", None), "split": split, "rendition": rendition}
+    fps = float(spec["fps"])
+    hop_frames = int(round(audio_hop * fps))
+    if hop_frames < 1:
+        raise ParameterError(f"--audio-hop {audio_hop} s is shorter than one frame (1/{fps:g} s)")
     settings = {
         "format": INDEX_FORMAT,
         "model": {"folder": str(model_dir.resolve()), "encoder": cfg["encoder"],
@@ -264,7 +255,7 @@ def build_index(model: str | os.PathLike, out: str | os.PathLike, *,
     failures: dict[str, dict[str, str]] = {}
     if progress:
         progress("start", 0, 0, total)
-    for n, pid in enumerate(plan):
+    for pid in plan:
         part = parts / f"{piece_slug(pid)}.npz"
         if part.is_file():
             report.resumed.append(pid)
@@ -308,7 +299,6 @@ def _embed_piece(encoder, ds, pid: str, sheet_hop: int, audio_hop: int,
         "audio": encoder.embed_audio(seq.audio),
         "audio_rows": seq.audio_times.astype(np.float32),
         "duration": np.float32(r.spectrogram.shape[1] / fps),
-        "pages": np.int32(len(ds.score(pid)["pages"])),
         "rendition": np.array(used),
     }
 
@@ -334,8 +324,7 @@ def _assemble(out: Path, parts: Path, done: list[str], settings: dict[str, Any],
                     seqs[f"{m}_rows"].append(z[f"{m}_rows"])
                     entry[m] = [counts[m], counts[m] + len(z[m])]
                     counts[m] += len(z[m])
-            if "pages" in z:
-                entry["pages"] = int(z["pages"])
+            if "rendition" in z:
                 entry["rendition"] = str(z["rendition"])
             if pid in file_of:
                 entry["file"] = file_of[pid]
@@ -364,6 +353,22 @@ def _assemble(out: Path, parts: Path, done: list[str], settings: dict[str, Any],
 
 
 # --- reading ----------------------------------------------------------------------------
+
+
+def resolve_piece(name: str, ids: Sequence[str], *, where: str, hint: str = "") -> int:
+    """Position in ``ids`` of a piece named by its id, a unique part of it, or its number."""
+    if name in ids:
+        return list(ids).index(name)
+    if name.isdigit() and int(name) < len(ids):
+        return int(name)
+    found = [i for i, pid in enumerate(ids) if name in pid]
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        raise ParameterError(f"{name!r} matches {len(found)} pieces of {where}: "
+                             + ", ".join(ids[i] for i in found[:5])
+                             + (" ..." if len(found) > 5 else "") + "; give more of the id")
+    raise ParameterError(did_you_mean(name, ids, what="piece", max_known=10, hint=hint))
 
 
 def _read_meta(folder: Path) -> dict[str, Any]:
@@ -435,17 +440,8 @@ class Index:
         """Position of a piece: its id, a unique part of it, or its 0-based number."""
         if name in self._pos:
             return self._pos[name]
-        if name.isdigit() and int(name) < len(self.ids):
-            return int(name)
-        found = [i for i, pid in enumerate(self.ids) if name in pid]
-        if len(found) == 1:
-            return found[0]
-        if len(found) > 1:
-            raise ParameterError(f"{name!r} matches {len(found)} pieces of {self.folder}: "
-                                 + ", ".join(self.ids[i] for i in found[:5])
-                                 + (" ..." if len(found) > 5 else "") + "; give more of the id")
-        raise ParameterError(did_you_mean(name, self.ids, what="piece", max_known=10,
-                                          hint=f"`ast match --index {self.folder} --list`"))
+        return resolve_piece(name, self.ids, where=str(self.folder),
+                             hint=f"`ast match --index {self.folder} --list`")
 
     def rows(self, modality: str, piece: int) -> tuple[int, int]:
         """Row range ``[start, end)`` of a piece's sequence."""
@@ -466,17 +462,22 @@ class Index:
         """The pieces' sequences of one modality (memory-mapped unless a subset)."""
         self._check_modality(modality)
         have = [i for i in range(len(self.pieces)) if modality in self.pieces[i]]
-        chosen = have if pieces is None else [i for i in pieces if modality in self.pieces[i]]
-        ranges = [self.pieces[i][modality] for i in chosen]
-        if pieces is None and ranges == sorted(ranges) and all(
-                r[0] == (ranges[k - 1][1] if k else 0) for k, r in enumerate(ranges)):
-            offsets = np.array([0] + [r[1] for r in ranges], dtype=np.int64)
-            return Collection([self.ids[i] for i in chosen], self._array(modality), offsets)
-        emb = self._array(modality)
-        seqs = [np.asarray(emb[a:b], dtype=np.float32) for a, b in ranges]
-        return Collection([self.ids[i] for i in chosen],
-                          np.concatenate(seqs) if seqs else np.zeros((0, self.meta["dim"]), np.float32),
-                          np.concatenate([[0], np.cumsum([len(s) for s in seqs])]))
+        # the index writes each modality's rows piece after piece, in this order
+        offsets = np.array([0] + [self.pieces[i][modality][1] for i in have], dtype=np.int64)
+        full = Collection([self.ids[i] for i in have], self._array(modality), offsets)
+        if pieces is None:
+            return full
+        return full.subset([full.index(self.ids[i]) for i in pieces if modality in self.pieces[i]])
+
+    def search_modality(self, query_modality: str) -> str:
+        """The side a query of ``query_modality`` searches: the other one, or the
+        same when the index has only that (a recording against recordings)."""
+        other = "sheet" if query_modality == "audio" else "audio"
+        if self.has(other):
+            return other
+        if self.has(query_modality):
+            return query_modality
+        raise ParameterError(f"{self.folder} has no {other} side to search")
 
     def rate(self, query_modality: str) -> float:
         """Collection rows per query row: the median over pieces with both sides (1 without)."""

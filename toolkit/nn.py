@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import __version__
-from .build import atomic_write_text
+from .build import atomic_path, atomic_write_text
 from .config import make_config, parse_param  # noqa: F401  (re-exported)
 from .errors import IntegrityError, ParameterError
 from .interfaces import Encoder
@@ -176,9 +176,8 @@ class CCAProjection(nn.Module):
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
     """``torch.save`` to a temporary name, then rename: never a half-written file."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def read_model_config(path: str | os.PathLike) -> dict[str, Any]:

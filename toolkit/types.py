@@ -256,11 +256,10 @@ class Collection:
 
     def subset(self, pieces) -> Collection:
         """The pieces at positions ``pieces`` (copied rows), in that order."""
-        pieces = np.asarray(pieces, dtype=np.int64)
-        seqs = [self.sequence(int(i)) for i in pieces]
-        emb = np.concatenate(seqs) if seqs else np.zeros((0, self.dim), np.float32)
-        return Collection([self.ids[int(i)] for i in pieces], emb,
-                          np.concatenate([[0], np.cumsum([len(x) for x in seqs])]))
+        pieces = [int(i) for i in np.asarray(pieces, dtype=np.int64)]
+        if not pieces:
+            return Collection([], np.zeros((0, self.dim), np.float32), [0])
+        return Collection.from_mapping({self.ids[i]: self.sequence(i) for i in pieces})
 
 
 @dataclass(slots=True)
