@@ -7,7 +7,7 @@ CPU and, when one is present, on the GPU (bfloat16 autocast)::
     .venv/bin/python benchmarks/fit.py throughput --dataset data/demo [--steps 5]
 
 Quality — train models on a rendered dataset (each for at most --time-limit
-minutes, or until early stopping) and print seed 001's / seed 003's table: R@1,
+minutes, or until early stopping) and print the table of Dorfer et al. (2016, 2018): R@1,
 R@10, MRR and MR in both directions for each candidate count (pairs taken
 evenly over the test split; "all" when the split has fewer)::
 
@@ -31,10 +31,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from toolkit import plugins
-from toolkit.models import load_encoder
-from toolkit.snippets import evaluate_snippets
-from toolkit.training import FitConfig, augment_sheets, fit, pick_device
+from ast_toolkit import plugins
+from ast_toolkit.data.datasets import open_dataset
+from ast_toolkit.data.spectrogram import n_bins
+from ast_toolkit.evaluation.snippets import evaluate_snippets
+from ast_toolkit.learn.modelfile import load_encoder
+from ast_toolkit.learn.training import FitConfig, augment_sheets, fit, pick_device
 
 RUNS = Path(__file__).resolve().parent / "runs"
 
@@ -53,10 +55,11 @@ def throughput(args: argparse.Namespace) -> list[dict]:
             torch.manual_seed(0)
             enc = plugins.create("encoders", name).to(device)
             obj = plugins.create("objectives", "ranking")
-            ds = plugins.create("datasets", "rendered", root=args.dataset,
-                                sheet_shape=enc.sheet_window, audio_context=enc.audio_shape[1])
-            if ds.spectrogram_bins != enc.audio_shape[0]:
-                enc = plugins.create("encoders", name, audio_bins=ds.spectrogram_bins).to(device)
+            ds = open_dataset(args.dataset, sheet_window=enc.sheet_window,
+                              audio_context=enc.audio_shape[1])
+            bins = n_bins(ds.spectrogram)
+            if bins != enc.audio_shape[0]:
+                enc = plugins.create("encoders", name, audio_bins=bins).to(device)
             table = ds.pair_table("train")
             rng = np.random.default_rng(0)
             opt = torch.optim.Adam(enc.parameters(), lr=1e-3)
@@ -108,13 +111,12 @@ def quality(args: argparse.Namespace) -> list[dict]:
             print(f"training {spec} on {dataset} (<= {args.time_limit} min)", flush=True)
             fit(dataset, out, encoder=encoder, params=params, objective=objective, config=cfg,
                 resume=(out / "checkpoint.pt").exists(), dataset_name=dataset.name,
-                progress=lambda e, i: e == "epoch" and print(
-                    f"  epoch {i['epoch']}: valid R@1 {i['valid_r1']:.3f} MRR {i['valid_mrr']:.3f}"
-                    f" ({i['pairs_per_s']:.0f} pairs/s)", flush=True))
+                progress=lambda s: s.info.get("event") == "epoch" and print(
+                    f"  epoch {s.info['epoch']}: valid R@1 {s.info['valid_r1']:.3f} MRR "
+                    f"{s.info['valid_mrr']:.3f} ({s.info['pairs_per_s']:.0f} pairs/s)", flush=True))
             print(f"  trained in {(time.time() - t0) / 60:.1f} min", flush=True)
         enc, cfg = load_encoder(str(out))
-        ds = plugins.create("datasets", "rendered", root=dataset, sheet_shape=enc.sheet_window,
-                            audio_context=enc.audio_shape[1])
+        ds = open_dataset(dataset, encoder=enc)
         for n in (int(c) for c in args.candidates.split(",")):
             report, _ = evaluate_snippets(enc, ds, split="test", candidates=n,
                                           metrics=("recall@1", "recall@10", "mrr", "median-rank"))

@@ -4,7 +4,7 @@ Run both parts in one run (the figures in README)::
 
     .venv/bin/python benchmarks/match.py --queries 50 --json benchmarks/results/match.json
 
-Kernel — nanoseconds per cell of the lane kernel (``toolkit.sequence``; one
+Kernel — nanoseconds per cell of the lane kernel (``ast_toolkit.search.dtw``; one
 thread, then every core), of the full-matrix DTW with its path, and of
 ``librosa.sequence.dtw`` on the same cost matrices::
 
@@ -12,11 +12,11 @@ thread, then every core), of the full-matrix DTW with its path, and of
 
 Scale — per-query search time of every matcher against collections of 100 to
 10,000 pieces, with and without the vote prefilter, and the MRR each reaches
-(seed 002, Sec. III-D and footnote 1).  The time is that of answering a query
+(Carvalho & Widmer 2021, Sec. III-D and footnote 1).  The time is that of answering a query
 with its 10 best pieces, located (what ``ast match`` prints); the ranks come
 from a separate, untimed full ranking.  Embedding sequences are synthetic —
 AR(1) walks on the unit sphere that decorrelate over a few rows, like
-overlapping excerpts; pieces of 100–800 rows (seed 002: ~420–520 per piece);
+overlapping excerpts; pieces of 100–800 rows (Carvalho & Widmer 2021: ~420–520 per piece);
 queries are 100-row fragments (50 s of audio at 0.5 s per row) of random
 pieces, played at a random tempo (×0.8–1.25) with noise calibrated to the
 snippet retrieval of a real model — so the MRR of each configuration is known
@@ -41,9 +41,9 @@ import numba
 import numpy as np
 from scipy.signal import lfilter
 
-from toolkit.matching import make_matcher
-from toolkit.sequence import LANES, SequenceBank, cosine_cost, dtw, dtw_many
-from toolkit.types import Collection
+from ast_toolkit.search.dtw import LANES, SequenceBank, cosine_cost, dtw, dtw_many
+from ast_toolkit.search.matching import make_matcher
+from ast_toolkit.types import Collection
 
 DIM = 32
 
@@ -101,7 +101,7 @@ def kernel(args: argparse.Namespace) -> dict:
         cells = n * len(pieces)
         Cb = 1.0 - q @ bank.matrix.T
         C3 = Cb.reshape(n, -1, LANES)
-        from toolkit.sequence import _run_groups
+        from ast_toolkit.search.dtw import _run_groups
 
         row = {"shape": [n, m]}
         numba.set_num_threads(1)

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from toolkit import plugins
+from ast_toolkit import plugins
 
 
 def per_query_sort(preds, target, n_queries, n_candidates):

@@ -19,9 +19,9 @@ import os
 import platform
 import tempfile
 
-from toolkit import plugins
-from toolkit.build import dataset_spec, dataset_stats, render_dataset
-from toolkit.registry import load_registry
+from ast_toolkit import plugins
+from ast_toolkit.catalog import load_registry
+from ast_toolkit.data.build import dataset_spec, dataset_stats, render_dataset
 
 
 def main() -> None:

@@ -50,3 +50,16 @@ def tunes(tmp_path_factory) -> Path:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out
+
+
+@pytest.fixture(scope="session")
+def model(tunes, tmp_path_factory) -> Path:
+    """A tiny cnn trained for ~30 s on the tunes (every split's pieces are identifiable)."""
+    from ast_toolkit.learn.training import FitConfig, fit
+
+    out = tmp_path_factory.mktemp("model") / "cnn"
+    cfg = FitConfig(epoch_samples=400, batch_size=50, max_epochs=12, val_candidates=60, lr=2e-3,
+                    patience=100, refinements=0)
+    fit(tunes, out, encoder="cnn", params={"filters": [8, 16, 16, 16]}, objective="infonce",
+        config=cfg)
+    return out

@@ -29,13 +29,16 @@ version = "9.9"
 [project.entry-points."ast.matchers"]
 "crashes-on-import" = "ast_broken_example.crash:Matcher"
 
+[project.entry-points."ast.commands"]
+"crashes" = "ast_broken_example.crash:command"
+
 [tool.setuptools]
 packages = ["ast_broken_example"]
 """
 
 BAD = '''
-from toolkit.interfaces import Metric
-from toolkit.retrieval import RankMetric
+from ast_toolkit.interfaces import Metric
+from ast_toolkit.evaluation.retrieval import RankMetric
 
 class NotAMetric:
     pass
@@ -76,7 +79,7 @@ def test_broken_plugins_are_listed_with_reasons(ast_cmd, broken_site):
     assert reasons[("metrics", "missing-module")][0] == "broken"
     assert "ModuleNotFoundError" in reasons[("metrics", "missing-module")][1]
     assert "AttributeError" in reasons[("metrics", "missing-object")][1]
-    assert "is not a subclass of toolkit.interfaces.Metric" in reasons[("metrics", "not-a-metric")][1]
+    assert "is not a subclass of ast_toolkit.interfaces.Metric" in reasons[("metrics", "not-a-metric")][1]
     assert "does not implement Metric: missing compute" in reasons[("metrics", "half-metric")][1]
     assert reasons[("matchers", "crashes-on-import")] == (
         "broken", "RuntimeError: this plugin is broken on purpose")
@@ -96,7 +99,12 @@ def test_duplicate_name_warns_naming_both_distributions(ast_cmd, broken_site):
 
 
 def test_other_commands_keep_working(ast_cmd, broken_site, tmp_path):
-    assert ast_cmd("--help", env=broken_site).returncode == 0
+    top = ast_cmd("--help", env=broken_site)
+    assert top.returncode == 0 and "crashes" in top.stdout and "broken" in top.stdout
+    # a broken command is one clear error naming why
+    out = ast_cmd("crashes", env=broken_site)
+    assert out.returncode == 1 and "this plugin is broken on purpose" in out.stderr
+    assert "Traceback" not in out.stderr
     assert ast_cmd("registry", "list", env=broken_site).returncode == 0
     csv = tmp_path / "s.csv"
     csv.write_text("query,score,relevant\n0,0.9,1\n0,0.1,0\n")

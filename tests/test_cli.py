@@ -8,13 +8,19 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from toolkit import __version__
-from toolkit.cli import cli
+from ast_toolkit import __version__
+from ast_toolkit.cli import cli
+
+
+def subcommand(group: click.Group, name: str) -> click.Command:
+    # the root group loads its subcommands from the `ast.commands` entry points
+    return group.get_command(click.Context(group), name)
 
 
 def all_commands(group: click.Group, prefix=()):
     yield prefix
-    for name, cmd in sorted(group.commands.items()):
+    for name in sorted(group.list_commands(click.Context(group))):
+        cmd = subcommand(group, name)
         if isinstance(cmd, click.Group):
             yield from all_commands(cmd, prefix + (name,))
         else:
@@ -31,7 +37,7 @@ def test_help_of_every_command(path):
     assert "Usage: " in result.output
     cmd = cli
     for name in path:
-        cmd = cmd.commands[name]
+        cmd = subcommand(cmd, name)
     # Every command explains itself: its docstring's first line is in the help.
     first_line = (cmd.help or "").strip().splitlines()[0]
     assert first_line[:40] in " ".join(result.output.split())

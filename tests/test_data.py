@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from toolkit import plugins
-from toolkit.build import dataset_spec, plan_dataset, validate_dataset
-from toolkit.errors import IntegrityError, UnknownPluginError
-from toolkit.registry import load_registry
+from ast_toolkit import plugins
+from ast_toolkit.data.build import dataset_spec, plan_dataset, validate_dataset
+from ast_toolkit.errors import IntegrityError, UnknownEntryError
+from ast_toolkit.catalog import load_registry
 
 from conftest import AST
 
@@ -136,7 +136,7 @@ def test_unrolled_strip_lets_windows_cross_system_ends(folk):
     strip = ds.strip(piece)
     assert len(strip.system_offsets) >= 2
     end = strip.system_offsets[1]
-    window = ds.sheet_window(piece, end)
+    window = ds.window_at(piece, end)
     # both halves hold staff ink: the end of system 0 and the start of system 1
     assert window[:, :90].mean() > 0.01 and window[:, 110:].mean() > 0.01
     page, system, x = strip.to_page(end + 5)
@@ -175,7 +175,7 @@ def test_unknown_dataset_or_plugin_names_close_matches(ast_cmd, tmp_path):
     assert proc.returncode == 1 and "did you mean" in proc.stderr and "chorales" in proc.stderr
     proc = ast_cmd("data", "render", "demo", "--renderer", "verovi", "--out", str(tmp_path / "x"))
     assert proc.returncode == 1 and "verovio" in proc.stderr
-    with pytest.raises(UnknownPluginError):
+    with pytest.raises(UnknownEntryError):
         dataset_spec(load_registry(), "folks")
     proc = ast_cmd("data", "render", SOURCE, "--soundfont", "FluidR3", "--out", str(tmp_path / "y"))
     assert proc.returncode == 1 and "did you mean 'FluidR3_GM'" in proc.stderr

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from toolkit import plugins
-from toolkit.errors import IntegrityError, ParameterError, UnknownPluginError
-from toolkit.models import load_encoder
+from ast_toolkit import plugins
+from ast_toolkit.errors import IntegrityError, ParameterError, UnknownNameError
+from ast_toolkit.learn.modelfile import load_encoder
 
 ENCODERS = plugins.names("encoders")
 
@@ -94,7 +94,7 @@ def test_a_checkpoint_of_another_encoder_or_version_is_refused(tmp_path):
 
 
 def test_attention_weights_sum_to_one_and_uniform_is_identity():
-    from plugins.encoders import SoftAttention
+    from ast_toolkit_plugins.encoders._layers import SoftAttention
 
     enc = plugins.create("encoders", "attention")
     _, a = _inputs(enc, 3)
@@ -141,7 +141,7 @@ def test_timm_backbones_by_name():
     assert type(enc.audio_net.backbone).__name__ == "MobileNetV3"
     s, a = _inputs(enc, 2)
     assert enc.embed_sheet(s).shape == (2, 32)
-    with pytest.raises(UnknownPluginError, match="resnet18"):
+    with pytest.raises(UnknownNameError, match="resnet18"):
         plugins.create("encoders", "timm", sheet_backbone="resnet181")
 
 

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from toolkit import plugins
-from toolkit.errors import ParameterError
-from toolkit.models import load_encoder, register_model
-from toolkit.registry import load_registry
-from toolkit.snippets import relevant_ranks
-from toolkit.training import FitConfig, fit
+from ast_toolkit import plugins
+from ast_toolkit.errors import ParameterError
+from ast_toolkit.catalog import register_model
+from ast_toolkit.learn.modelfile import load_encoder
+from ast_toolkit.catalog import load_registry
+from ast_toolkit.evaluation.snippets import relevant_ranks
+from ast_toolkit.learn.training import FitConfig, fit
 
 #: A small cnn: the seed's layout with fewer filters, so CPU tests stay quick.
 TINY = {"filters": [8, 16, 16, 16]}
@@ -25,7 +26,7 @@ def test_a_tiny_model_overfits_64_real_pairs(tunes):
     torch.manual_seed(0)
     enc = plugins.create("encoders", "cnn", **TINY)
     obj = plugins.create("objectives", "infonce")
-    ds = plugins.create("datasets", "rendered", root=tunes, sheet_shape=enc.sheet_window,
+    ds = plugins.create("datasets", "rendered", root=tunes, sheet_window=enc.sheet_window,
                         audio_context=enc.audio_shape[1])
     table = ds.pair_table("train")
     assert len(table) >= 64
@@ -92,8 +93,8 @@ def test_same_seed_same_weights_and_resume_continues_exactly(tunes, tmp_path):
     # killed during epoch 2 (after epoch 1's checkpoint), then resumed
     c = tmp_path / "c"
 
-    def kill(event, info):
-        if event == "batch" and info["epoch"] == 2:
+    def kill(step):
+        if step.task == "train" and step.message is None and step.info.get("epoch") == 2:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -118,9 +119,9 @@ def test_early_stopping_and_refinement_rounds(tunes, tmp_path):
     events = []
     cfg = FitConfig(**{**QUICK, "max_epochs": 6}, patience=1, refinements=1, lr=0.05)
     result = fit(tunes, tmp_path / "m", encoder="cnn", params=TINY, objective="infonce", config=cfg,
-                 progress=lambda e, i: events.append((e, i)))
-    refines = [i for e, i in events if e == "refine"]
-    epochs = [i for e, i in events if e == "epoch"]
+                 progress=events.append)
+    refines = [s.info for s in events if s.info.get("event") == "refine"]
+    epochs = [s.info for s in events if s.info.get("event") == "epoch"]
     if result.stopped == "early stopping":
         assert len(refines) == 1 and refines[0]["lr"] == pytest.approx(0.025)
     else:

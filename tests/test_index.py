@@ -13,24 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from toolkit import plugins
-from toolkit.errors import IntegrityError, ParameterError
-from toolkit.identification import (evaluate_fragments, evaluate_pieces, evaluate_scale, identify,
-                                    piece_query)
-from toolkit.index import Index, build_index
-from toolkit.training import FitConfig, fit
+from ast_toolkit import plugins
+from ast_toolkit.errors import IntegrityError, ParameterError
+from ast_toolkit.evaluation.pieces import evaluate_fragments, evaluate_pieces, evaluate_scale
+from ast_toolkit.search.queries import identify, piece_query
+from ast_toolkit.search.index import Index, build_index
 
 MATCHERS = plugins.names("matchers")
-TINY = {"filters": [8, 16, 16, 16]}
-
-
-@pytest.fixture(scope="module")
-def model(tunes, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("model") / "cnn"
-    cfg = FitConfig(epoch_samples=400, batch_size=50, max_epochs=12, val_candidates=60, lr=2e-3,
-                    patience=100, refinements=0)
-    fit(tunes, out, encoder="cnn", params=TINY, objective="infonce", config=cfg)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +103,8 @@ def test_index_layout(index, model):
 def test_an_interrupted_index_resumes_and_equals_an_uninterrupted_one(model, index, tmp_path):
     out = tmp_path / "index"
 
-    def stop_after_three(event, done, failed, total):
-        if event == "piece" and done == 3:
+    def stop_after_three(step):
+        if step.done == 3:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -140,7 +129,7 @@ def test_every_matcher_identifies_most_pieces_in_both_directions(index, matcher)
     n = report["queries"]
     assert n == len(index) >= 8
     for row in report["results"]:
-        # the true piece first for most queries; the vote baseline is seed 002's
+        # the true piece first for most queries; the vote baseline is Carvalho & Widmer's
         # weakest (Table I), the others must do much better than half
         need = 0.5 if matcher == "vote" else 0.75
         assert row["R@1 fraction"] > need, (matcher, row["direction"], row["ranks"])
@@ -184,14 +173,14 @@ def test_sdtw_finds_a_fragment_of_another_performance_at_the_right_time(index, t
     more than once (repeats, and phrases written out twice), so the truth is
     every place where the fragment's notes are played."""
     encoder, _ = index.load_encoder()
-    ds = plugins.create("datasets", "rendered", root=tunes, sheet_shape=encoder.sheet_window,
+    ds = plugins.create("datasets", "rendered", root=tunes, sheet_window=encoder.sheet_window,
                         audio_context=encoder.audio_shape[1])
     matcher = plugins.create("matchers", "sdtw")
     matcher.fit(index.collection("audio"))
     errors = []
     for i, pid in enumerate(index.ids):
         fast = [r for r in ds.renditions(pid) if r.endswith("t1.15")][0]
-        seq = ds.sequence(pid, rendition=fast)
+        seq = ds.sequence(pid, performance=fast)
         keep = (seq.audio_times >= 3.0) & (seq.audio_times < 9.0)
         best = matcher.match(encoder.embed_audio(seq.audio[keep]), top=1)[0]
         assert best.piece == pid

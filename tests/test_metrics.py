@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from plugins import metrics as M
-from toolkit import plugins
-from toolkit.errors import ParameterError
+from ast_toolkit_plugins.metrics import rank as M
+from ast_toolkit import plugins
+from ast_toolkit.errors import ParameterError
 
 
 def reference_ranks(preds, target, indexes):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from toolkit import plugins
-from toolkit.errors import ParameterError
-from toolkit.nn import CCAProjection, canonical_correlations
+from ast_toolkit import plugins
+from ast_toolkit.errors import ParameterError
+from ast_toolkit.learn.cca import CCAProjection, canonical_correlations
 
 OBJECTIVES = plugins.names("objectives")
 

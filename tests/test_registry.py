@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.errors import RegistryError, UnknownPluginError
-from toolkit.registry import (
+from ast_toolkit.errors import RegistryError, UnknownEntryError
+from ast_toolkit.catalog import (
     ENV_VAR,
     DatasetSpec,
     ModelSpec,
@@ -130,7 +130,7 @@ def test_missing_file(tmp_path):
 
 def test_unknown_entry_names_suggest():
     reg = load_registry(env=False)
-    with pytest.raises(UnknownPluginError, match=r"unknown dataset 'chorale'; did you mean 'chorales'\?"):
+    with pytest.raises(UnknownEntryError, match=r"unknown dataset 'chorale'; did you mean 'chorales'\?"):
         reg.dataset("chorale")
 
 

@@ -12,11 +12,11 @@ import functools
 import numpy as np
 import pytest
 
-from toolkit import plugins
-from toolkit.errors import ParameterError, ToolkitError
-from toolkit.sources import expand_source
-from toolkit.spectrogram import SEED001, bin_frequencies, n_bins, spectrogram
-from toolkit.types import ScoreSource
+from ast_toolkit import plugins
+from ast_toolkit.errors import ParameterError, ToolkitError
+from ast_toolkit.data.sources import expand_source
+from ast_toolkit.data.spectrogram import DORFER2016, bin_frequencies, n_bins, spectrogram
+from ast_toolkit.types import ScoreSource
 
 RENDERERS = plugins.names("renderers")
 
@@ -46,7 +46,7 @@ def synth():
 
 
 def notated_pitches(key: str) -> list[int]:
-    from plugins.engraving import load_score
+    from ast_toolkit_plugins.renderers.engraving import load_score
 
     return sorted(p.midi for n in load_score(_source(key)).recurse().notes for p in n.pitches)
 
@@ -112,7 +112,7 @@ def test_repeats_play_twice_and_map_back_to_one_notehead(renderer):
 
 @pytest.mark.parametrize("renderer", RENDERERS)
 def test_ties_merge_into_one_event(renderer):
-    from plugins.engraving import load_score
+    from ast_toolkit_plugins.renderers.engraving import load_score
 
     score = render(renderer, "chorale")
     tied_continuations = sum(
@@ -206,10 +206,10 @@ def test_msmd_spectrogram_has_92_bins_at_20_fps():
 
 
 def test_seed001_setting_gives_136_bins_at_31_25_fps():
-    sr = SEED001.sample_rate
+    sr = DORFER2016.sample_rate
     spec = spectrogram(np.zeros(2 * sr, dtype=np.float32), sample_rate=sr,
-                       frame_size=SEED001.frame_size, fps=SEED001.fps,
-                       bands_per_octave=SEED001.bands_per_octave, fmin=SEED001.fmin, fmax=SEED001.fmax)
+                       frame_size=DORFER2016.frame_size, fps=DORFER2016.fps,
+                       bands_per_octave=DORFER2016.bands_per_octave, fmin=DORFER2016.fmin, fmax=DORFER2016.fmax)
     assert spec.shape == (136, int(np.ceil(2 * 31.25)))
 
 

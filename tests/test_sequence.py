@@ -1,4 +1,4 @@
-"""The DTW kernels (toolkit.sequence) against librosa.sequence.dtw and against each other."""
+"""The DTW kernels (ast_toolkit.search.dtw) against librosa.sequence.dtw and against each other."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import librosa
 import numpy as np
 import pytest
 
-from toolkit.errors import ParameterError
-from toolkit.sequence import LANES, SequenceBank, cosine_cost, dtw, dtw_many
-from toolkit.sequence import _backtrack, _full
+from ast_toolkit.errors import ParameterError
+from ast_toolkit.search.dtw import LANES, SequenceBank, cosine_cost, dtw, dtw_many
+from ast_toolkit.search.dtw import _backtrack, _full
 
 SHAPES = [(1, 1), (1, 9), (9, 1), (2, 2), (30, 50), (50, 30), (64, 200), (7, 300)]
 

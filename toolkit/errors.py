@@ -14,11 +14,14 @@ __all__ = [
     "ToolkitError",
     "ParameterError",
     "RegistryError",
+    "UnknownNameError",
     "UnknownPluginError",
+    "UnknownEntryError",
     "PluginLoadError",
     "PluginInterfaceError",
     "IntegrityError",
     "AudioError",
+    "RenderError",
     "DuplicatePluginWarning",
     "did_you_mean",
 ]
@@ -36,11 +39,22 @@ class RegistryError(ToolkitError):
     """A ``registry.toml`` file is malformed: unknown key, missing field, wrong type."""
 
 
-class UnknownPluginError(ToolkitError, KeyError):
-    """No plugin of that name is registered in the group."""
+class UnknownNameError(ToolkitError, KeyError):
+    """A name that is not known: a plugin, a registry entry, a piece, a backbone.
+
+    The message lists close matches ("did you mean ...?") and the known names.
+    """
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
+
+
+class UnknownPluginError(UnknownNameError):
+    """No plugin of that name is registered in the group."""
+
+
+class UnknownEntryError(UnknownNameError):
+    """No dataset or model of that name in the registry files (``registry.toml``)."""
 
 
 class PluginLoadError(ToolkitError):
@@ -57,6 +71,15 @@ class IntegrityError(ToolkitError):
 
 class AudioError(ParameterError):
     """An audio file cannot be used: missing, unreadable, not audio, silent or too short."""
+
+
+class RenderError(ToolkitError):
+    """A score could not be engraved, performed or synthesized.
+
+    Raised by renderers and synthesizers for a score that cannot be read, an
+    engraver or synthesizer that fails or crashes, and one that takes longer
+    than its time limit; not for a bad option (that is a :class:`ParameterError`).
+    """
 
 
 class DuplicatePluginWarning(UserWarning):
@@ -79,6 +102,11 @@ def did_you_mean(name: str, known: Iterable[str], *, what: str = "name", max_kno
         Longer lists are not printed in full; ``hint`` says where to see them.
     hint : str
         How to list every known name, e.g. ``"`ast data stats DIR --pieces`"``.
+
+    Examples
+    --------
+    >>> did_you_mean("mmr", ["mrr", "recall@k", "median-rank"], what="metric plugin")
+    "unknown metric plugin 'mmr'; did you mean 'mrr'? Known: median-rank, mrr, recall@k"
     """
     known = sorted(set(known))
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)

@@ -1,6 +1,6 @@
 """Abstract interfaces every ``ast`` plugin implements.
 
-One entry-point group per interface (see :mod:`toolkit.plugins`).  Units: seconds
+One entry-point group per interface (see :mod:`ast_toolkit.plugins`).  Units: seconds
 for time, frames for spectrogram columns, pixels for images.  Arrays are numpy
 arrays so the core does not depend on any deep-learning framework.
 """
@@ -9,19 +9,42 @@ from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from .types import Collection, Match, NoteEvent, PieceSequence, RenderedScore, ScoreSource, SnippetPair
+from .errors import ParameterError
+from .types import (Collection, Match, NoteEvent, NoteHead, PairTable, Performance, PieceSequence,
+                    RenderedScore, ScoreSource, SpectrogramSpec, SystemBox)
 
 __all__ = ["Renderer", "Synthesizer", "Dataset", "Encoder", "Objective", "Matcher", "Metric"]
 
 
 class Renderer(ABC):
-    """Engraves a score: page images, note heads, systems and performed notes."""
+    """Engraves a score: page images, note heads, systems and performed notes.
+
+    Parameters
+    ----------
+    page_width : int
+        Width of the page images in pixels (MSMD: 835).  The core passes it
+        (keyword) from a dataset's render settings; a plugin takes its own
+        settings as further keywords and calls ``super().__init__(page_width=...)``.
+
+    Examples
+    --------
+    >>> from ast_toolkit import plugins
+    >>> renderer = plugins.create("renderers", "verovio", page_width=835)
+    >>> renderer.page_width
+    835
+    """
+
+    def __init__(self, *, page_width: int = 835) -> None:
+        if isinstance(page_width, bool) or not isinstance(page_width, int) or page_width < 100:
+            raise ParameterError(f"page_width must be an integer >= 100 pixels, got {page_width!r}")
+        #: Width of the page images in pixels.
+        self.page_width = int(page_width)
 
     @abstractmethod
     def render(self, score: ScoreSource, *, qpm: float | None = None) -> RenderedScore:
@@ -39,16 +62,48 @@ class Renderer(ABC):
         Returns
         -------
         RenderedScore
-            Pages, note heads (id, page, system, bbox), systems (page, bbox), and
-            note events whose ``notehead`` names the note head they play.
+            Pages (``page_width`` pixels wide), note heads (id, page, system,
+            bbox), systems (page, bbox), and note events whose ``notehead``
+            names the note head they play.
+
+        Raises
+        ------
+        RenderError
+            The score cannot be read, the engraver fails, or it takes too long.
         """
 
 
 class Synthesizer(ABC):
-    """Turns performed note events into a waveform."""
+    """Turns performed note events into a waveform.
 
-    #: Samples per second of the returned audio.
-    sample_rate: int
+    Parameters
+    ----------
+    sample_rate : int
+        Samples per second of the audio :meth:`synthesize` returns (MSMD:
+        22,050).  The core passes it and ``program`` (keywords) from a
+        dataset's synthesis settings; a plugin takes its own settings as
+        further keywords and calls ``super().__init__(sample_rate=..., program=...)``.
+    program : int
+        General MIDI program of the instrument (0 = acoustic grand piano).
+
+    Examples
+    --------
+    >>> from ast_toolkit import plugins
+    >>> synth = plugins.create("synthesizers", "fluidsynth", sample_rate=16000, program=0)
+    >>> synth.sample_rate, synth.program
+    (16000, 0)
+    """
+
+    def __init__(self, *, sample_rate: int = 22050, program: int = 0) -> None:
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) \
+                or not 8000 <= sample_rate <= 96000:
+            raise ParameterError(f"sample_rate must be an integer in 8000..96000 Hz, got {sample_rate!r}")
+        if isinstance(program, bool) or not isinstance(program, int) or not 0 <= program <= 127:
+            raise ParameterError(f"program must be a General MIDI program 0..127, got {program!r}")
+        #: Samples per second of the returned audio.
+        self.sample_rate = int(sample_rate)
+        #: General MIDI program.
+        self.program = int(program)
 
     @abstractmethod
     def synthesize(
@@ -72,11 +127,17 @@ class Synthesizer(ABC):
         Returns
         -------
         np.ndarray [shape=(n_samples,)], float32
-            Mono audio at :attr:`sample_rate`, in [-1, 1].
+            Mono audio at :attr:`sample_rate`, in [-1, 1]; sample
+            ``round(onset / tempo_factor * sample_rate)`` is where a note starts.
+
+        Raises
+        ------
+        RenderError
+            The synthesizer fails.
         """
 
     def check_soundfont(self, soundfont: str) -> None:
-        """Raise a :class:`~toolkit.errors.ToolkitError` if ``soundfont`` cannot be used.
+        """Raise a :class:`~ast_toolkit.errors.ToolkitError` if ``soundfont`` cannot be used.
 
         Called once per soundfont before a long run, so a typo fails at once
         rather than on every piece.  The default accepts everything.
@@ -84,22 +145,167 @@ class Synthesizer(ABC):
 
 
 class Dataset(ABC):
-    """A collection of rendered pieces with train / valid / test splits."""
+    """A collection of pieces — each with a sheet side, an audio side, or both — in splits.
+
+    The core uses a dataset only through this interface: :meth:`piece_ids`
+    and :meth:`sequence` to index and match pieces (``ast index``, ``ast
+    match``, ``ast eval pieces``); :meth:`pair_table` and :meth:`batch` to
+    train and evaluate on aligned snippet pairs (``ast fit``, ``ast eval
+    snippets``); the page, system, note-head and performance accessors for
+    pictures; :meth:`validate` and :meth:`stats` for ``ast data``.  A folder
+    names the plugin that reads it in its ``dataset.json`` (``"plugin"``);
+    :func:`ast_toolkit.data.datasets.open_dataset` opens it with that plugin.
+
+    A plugin must implement :attr:`spectrogram`, :meth:`piece_ids` and
+    :meth:`sequence`; the other methods have defaults that say the dataset
+    has no such data (no aligned pairs, no pages, no performances).
+
+    Parameters
+    ----------
+    root : path
+        The dataset folder.
+    sheet_window : (int, int)
+        Sheet window ``(height, width)`` in pixels that the encoder takes
+        (MSMD: 160 × 200); the core passes the encoder's.
+    audio_context : int
+        Spectrogram excerpt length in frames (42 = 2.1 s at 20 frames/s); the
+        core passes the encoder's.
+
+    Attributes
+    ----------
+    root : Path
+    name : str
+        The dataset's name (its registry name, or the folder's).
+    sheet_window : (int, int)
+    audio_context : int
+    """
 
     #: The splits a dataset knows.
     SPLITS: ClassVar[tuple[str, ...]] = ("train", "valid", "test")
+    #: The on-disk format this plugin reads when it reads one that the toolkit
+    #: writes (``ast_toolkit.data.build.FORMAT``); None for a format of its own.
+    reads: ClassVar[str | None] = None
+
+    def __init__(self, root: str | Path, *, sheet_window: tuple[int, int] = (160, 200),
+                 audio_context: int = 42) -> None:
+        if len(sheet_window) != 2 or min(sheet_window) < 1:
+            raise ParameterError(f"sheet_window must be (height, width) > 0 pixels, got {sheet_window}")
+        if audio_context < 1:
+            raise ParameterError(f"audio_context must be >= 1 frame, got {audio_context}")
+        self.root = Path(root)
+        self.name = self.root.name
+        self.sheet_window = (int(sheet_window[0]), int(sheet_window[1]))
+        self.audio_context = int(audio_context)
+
+    # -- what every dataset has --------------------------------------------------------
+
+    @property
+    @abstractmethod
+    def spectrogram(self) -> SpectrogramSpec:
+        """The settings of the dataset's spectrograms (a query recording gets the same)."""
 
     @abstractmethod
     def piece_ids(self, split: str | None = None) -> list[str]:
         """Ids of the pieces in ``split`` (every piece when None), sorted."""
 
     @abstractmethod
-    def pairs(self, split: str, **options: Any) -> Iterator[SnippetPair]:
-        """Aligned (sheet snippet, audio excerpt) pairs, one per performed onset."""
+    def sequence(self, piece: str, *, sheet_hop: int = 50, audio_hop: int = 10,
+                 performance: str | None = None) -> PieceSequence:
+        """Piece ``piece`` as snippet sequences, for indexing and matching.
 
-    @abstractmethod
-    def sequence(self, piece: str, **options: Any) -> PieceSequence:
-        """Piece ``piece`` as sheet and audio snippet sequences, for matching."""
+        Parameters
+        ----------
+        piece : str
+            A piece id.
+        sheet_hop : int
+            Pixels between sheet windows along the unrolled systems.
+        audio_hop : int
+            Frames between spectrogram excerpts.
+        performance : str or None
+            Which performance (:meth:`performances`); None takes the first.
+
+        Returns
+        -------
+        PieceSequence
+            :attr:`sheet_window` windows and :attr:`audio_context`-frame
+            excerpts, with what each is (page, system, x or seconds); a side
+            the piece lacks is empty.
+        """
+
+    def source(self, piece: str) -> str:
+        """The file or folder a piece comes from, named in messages about it."""
+        return str(self.root)
+
+    def split_of(self, piece: str) -> str:
+        """The split ``piece`` belongs to."""
+        for split in self.SPLITS:
+            if piece in self.piece_ids(split):
+                return split
+        raise ParameterError(f"{self.root}: no piece {piece!r}")
+
+    # -- aligned pairs, for training and snippet retrieval --------------------------------
+
+    def pair_table(self, split: str) -> PairTable:
+        """The aligned (sheet window, spectrogram excerpt) pairs of ``split``.
+
+        The default: the dataset has none (it cannot train a model).
+        """
+        raise ParameterError(f"{self.root}: a {type(self).__name__} has no aligned sheet/audio "
+                             "pairs to train or evaluate snippets on")
+
+    def batch(self, table: PairTable, rows: np.ndarray | None = None, *,
+              rng: np.random.Generator | None = None,
+              audio_jitter: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """The arrays of some pairs of ``table``.
+
+        Parameters
+        ----------
+        table : PairTable
+            From :meth:`pair_table`.
+        rows : np.ndarray [shape=(n,)], int or None
+            Rows of ``table``; None takes every row.
+        rng : np.random.Generator or None
+            With a generator, each pair may take a random performance and its
+            onset may move by up to ``audio_jitter`` frames (augmentation);
+            without one the result is deterministic.
+        audio_jitter : int
+            Largest onset shift in frames.
+
+        Returns
+        -------
+        sheets : np.ndarray [shape=(n, height, width)], float32
+            :attr:`sheet_window` windows, ink in [0, 1].
+        audio : np.ndarray [shape=(n, n_bins, audio_context)], float32
+        """
+        raise ParameterError(f"{self.root}: a {type(self).__name__} has no aligned pairs")
+
+    # -- what pictures draw -----------------------------------------------------------------
+
+    def pages(self, piece: str) -> int:
+        """How many score pages ``piece`` has (0: no sheet side)."""
+        return 0
+
+    def page(self, piece: str, index: int) -> np.ndarray:
+        """Page ``index`` (0-based): ``np.ndarray [shape=(height, width)], uint8``, 255 = paper."""
+        raise ParameterError(f"piece {piece!r} has no score pages in {self.root}")
+
+    def systems(self, piece: str) -> list[SystemBox]:
+        """The piece's systems in reading order (empty: no sheet side)."""
+        return []
+
+    def noteheads(self, piece: str) -> list[NoteHead]:
+        """The piece's note heads, when the dataset knows them."""
+        return []
+
+    def performances(self, piece: str) -> list[str]:
+        """Names of the piece's performances (empty: no audio side)."""
+        return []
+
+    def performance(self, piece: str, name: str | None = None) -> Performance:
+        """One performance of ``piece`` (None: the first)."""
+        raise ParameterError(f"piece {piece!r} has no performances in {self.root}")
+
+    # -- integrity and counts -----------------------------------------------------------------
 
     def validate(self) -> tuple[list[str], list[str]]:
         """Check files against the checksums on record.
@@ -107,9 +313,36 @@ class Dataset(ABC):
         Returns
         -------
         missing, corrupt : list of str
-            Relative paths of missing files and of files whose checksum differs.
+            Relative paths of missing files and of files whose checksum
+            differs; the default knows no checksums and reports nothing.
         """
         return [], []
+
+    def stats(self) -> dict[str, dict[str, float]]:
+        """Pieces, pages, note heads, performances, pairs and hours of audio per split.
+
+        ``"all"`` sums the splits.  The default counts through the accessors
+        above (a plugin may count faster from its own files).
+        """
+        stats: dict[str, dict[str, float]] = {}
+        for split in self.SPLITS:
+            ids = self.piece_ids(split)
+            if not ids:
+                continue
+            row = dict(pieces=0, pages=0, noteheads=0, renditions=0, pairs=0, hours=0.0)
+            for piece in ids:
+                row["pieces"] += 1
+                row["pages"] += self.pages(piece)
+                row["noteheads"] += len(self.noteheads(piece))
+                for name in self.performances(piece):
+                    perf = self.performance(piece, name)
+                    row["renditions"] += 1
+                    row["pairs"] += sum(1 for n in perf.noteheads if n is not None)
+                    row["hours"] += perf.duration / 3600.0
+            stats[split] = row
+        if stats:
+            stats["all"] = {k: sum(r[k] for r in stats.values()) for k in next(iter(stats.values()))}
+        return stats
 
 
 class Encoder(ABC):
@@ -175,8 +408,10 @@ class Objective(ABC):
     #: Plugin name.
     name: ClassVar[str] = ""
     #: How the objective uses a CCA projection head on the encoder: ``"none"``;
-    #: ``"train"`` — a CCA layer inside the model during training (seed 003);
-    #: ``"refit"`` — CCA fitted on a large training sample after training (seed 001).
+    #: ``"train"`` — a CCA layer inside the model during training
+    #: (:data:`~ast_toolkit.references.DORFER2018_IJMIR`);
+    #: ``"refit"`` — CCA fitted on a large training sample after training
+    #: (:data:`~ast_toolkit.references.DORFER2016`).
     #: Either way the trainer refits the head on a large sample at the end.
     cca: ClassVar[str] = "none"
 
@@ -204,6 +439,10 @@ class Matcher(ABC):
     name: ClassVar[str] = ""
     #: How many answers of a full ranking (``top=None``) are located (start, end, path).
     LOCATED: ClassVar[int] = 10
+    #: Hyper-parameters this matcher takes when it is the prefilter of another
+    #: (``dtw+vote:100``), unless the user sets them: a prefilter must keep the
+    #: true piece on its shortlist, which may need other settings than ranking.
+    prefilter_params: ClassVar[dict[str, Any]] = {}
 
     @abstractmethod
     def fit(self, collection: Collection) -> None:

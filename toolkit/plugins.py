@@ -14,7 +14,7 @@ and passes ``k=VALUE`` to its constructor.
 
 ``entrypoints.get_group_named`` silently keeps the first of two plugins that share
 a name; here every entry point is read with ``get_group_all`` and a duplicate
-raises a :class:`~toolkit.errors.DuplicatePluginWarning` naming both
+raises a :class:`~ast_toolkit.errors.DuplicatePluginWarning` naming both
 distributions (the one found first on ``sys.path`` is used, as an import would).
 """
 
@@ -26,6 +26,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+import click
 import entrypoints
 
 from . import interfaces
@@ -60,7 +61,12 @@ GROUPS: dict[str, tuple[str, type]] = {
     "objectives": ("ast.objectives", interfaces.Objective),
     "matchers": ("ast.matchers", interfaces.Matcher),
     "metrics": ("ast.metrics", interfaces.Metric),
+    # `ast` subcommands: click commands (objects, not classes), one module of
+    # ast_toolkit.cli each for the bundled ones.
+    "commands": ("ast.commands", click.Command),
 }
+#: Groups whose entry points name objects (instances of the interface), not classes.
+_INSTANCE_GROUPS = frozenset({"commands"})
 
 
 @dataclass(frozen=True)
@@ -215,6 +221,13 @@ def _load_info(info: PluginInfo) -> type:
             f"{info.group[:-1]} plugin {info.name!r} from {info.distribution} "
             f"({info.target}) failed to import: {type(exc).__name__}: {exc}"
         ) from exc
+    if info.group in _INSTANCE_GROUPS:
+        if not isinstance(obj, interface):
+            raise PluginInterfaceError(
+                f"{info.group[:-1]} plugin {info.name!r} from {info.distribution} "
+                f"({info.target}) is not a {interface.__module__}.{interface.__qualname__}"
+            )
+        return obj
     if not (inspect.isclass(obj) and issubclass(obj, interface)):
         raise PluginInterfaceError(
             f"{info.group[:-1]} plugin {info.name!r} from {info.distribution} "
@@ -230,8 +243,9 @@ def _load_info(info: PluginInfo) -> type:
     return obj
 
 
-def load(group: str, name: str) -> type:
-    """Import and return the plugin class registered as ``name`` in ``group``.
+def load(group: str, name: str) -> Any:
+    """Import and return the plugin class registered as ``name`` in ``group``
+    (for ``commands``: the click command).
 
     Raises
     ------
@@ -252,6 +266,8 @@ def create(group: str, name: str, /, **kwargs: Any) -> Any:
     defaults instead of overriding them.
     """
     info, implied = _resolve(_check_group(group), name)
+    if group in _INSTANCE_GROUPS:
+        raise ParameterError(f"{group} plugins are objects, not classes: use load()")
     cls = _load_info(info)
     options = {k: v for k, v in {**implied, **kwargs}.items() if v is not None}
     try:

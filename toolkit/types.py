@@ -6,7 +6,7 @@ image coordinates (origin top-left, x to the right, y down).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +16,15 @@ from .errors import ParameterError
 
 __all__ = [
     "BBox",
+    "SpectrogramSpec",
     "ScoreSource",
     "NoteHead",
     "SystemBox",
     "NoteEvent",
     "RenderedScore",
     "SnippetPair",
+    "PairTable",
+    "Performance",
     "PieceSequence",
     "Collection",
     "Match",
@@ -29,6 +32,56 @@ __all__ = [
 
 #: A bounding box ``(x0, y0, x1, y1)`` in page pixels, ``x0 <= x1``, ``y0 <= y1``.
 BBox = tuple[float, float, float, float]
+
+_EMPTY_F = np.zeros(0, dtype=np.float64)
+_EMPTY_I = np.zeros(0, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class SpectrogramSpec:
+    """Log-frequency spectrogram settings (defaults: MSMD's, 92 bins at 20 frames/s).
+
+    Attributes
+    ----------
+    sample_rate : int
+        Samples per second the audio is resampled to.
+    frame_size : int
+        STFT window in samples.
+    fps : float
+        Frames per second.
+    bands_per_octave : int
+        Logarithmic filterbank resolution.
+    fmin, fmax : float
+        Filterbank range in Hz.
+
+    Examples
+    --------
+    >>> SpectrogramSpec().fps
+    20.0
+    >>> SpectrogramSpec.from_dict({"fps": 31.25, "bands_per_octave": 24, "fmax": 8000})
+    SpectrogramSpec(sample_rate=22050, frame_size=2048, fps=31.25, bands_per_octave=24, fmin=30.0, fmax=8000.0)
+    """
+
+    sample_rate: int = 22050
+    frame_size: int = 2048
+    fps: float = 20.0
+    bands_per_octave: int = 16
+    fmin: float = 30.0
+    fmax: float = 6000.0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> SpectrogramSpec:
+        """From the dict a dataset, model or index folder records (missing keys: defaults)."""
+        data = data or {}
+        d = cls()
+        return cls(int(data.get("sample_rate", d.sample_rate)),
+                   int(data.get("frame_size", d.frame_size)), float(data.get("fps", d.fps)),
+                   int(data.get("bands_per_octave", d.bands_per_octave)),
+                   float(data.get("fmin", d.fmin)), float(data.get("fmax", d.fmax)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as a dict, as folders record them."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -122,7 +175,7 @@ class NoteEvent:
 
 @dataclass
 class RenderedScore:
-    """What a :class:`~toolkit.interfaces.Renderer` makes of one score.
+    """What a :class:`~ast_toolkit.interfaces.Renderer` makes of one score.
 
     Attributes
     ----------
@@ -169,8 +222,99 @@ class SnippetPair:
 
 
 @dataclass(frozen=True)
+class PairTable:
+    """The aligned (sheet window, spectrogram excerpt) pairs of a split, one row each.
+
+    What ``ast fit`` samples batches from and ``ast eval snippets`` takes
+    candidates from; the dataset that made it cuts the arrays
+    (:meth:`~ast_toolkit.interfaces.Dataset.batch`).
+
+    Attributes
+    ----------
+    pieces : tuple of str [n_pairs]
+        The piece of each pair.
+    sheet_id : np.ndarray [shape=(n_pairs,)], int
+        Pairs with the same sheet window (a repeated passage played twice)
+        share an id: for retrieval they are each other's correct answers.
+    columns : dict of str to np.ndarray [shape=(n_pairs, ...)]
+        The dataset's own per-pair data (where to cut the window and the excerpt).
+
+    Examples
+    --------
+    >>> t = PairTable(("a", "a", "b"), np.array([0, 0, 1]), {"x": np.array([10.0, 10.0, 40.0])})
+    >>> len(t), t.take(np.array([2])).pieces
+    (3, ('b',))
+    """
+
+    pieces: tuple[str, ...]
+    sheet_id: np.ndarray
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.sheet_id)
+        if len(self.pieces) != n or any(len(c) != n for c in self.columns.values()):
+            raise ParameterError("a pair table's pieces, ids and columns must have one length")
+
+    def __len__(self) -> int:
+        return len(self.sheet_id)
+
+    def take(self, index: np.ndarray) -> PairTable:
+        """The rows ``index``, in that order."""
+        index = np.asarray(index, dtype=np.int64)
+        return PairTable(tuple(self.pieces[i] for i in index), self.sheet_id[index],
+                         {k: v[index] for k, v in self.columns.items()})
+
+
+@dataclass(frozen=True)
+class Performance:
+    """One performance of a piece (the audio side): its spectrogram and, when known, its notes.
+
+    Attributes
+    ----------
+    name : str
+        Its name within the piece (a rendition folder, a file).
+    spectrogram : np.ndarray [shape=(n_bins, n_frames)]
+        Frame ``i`` is centred at ``i / fps`` seconds.
+    fps : float
+        Frames per second.
+    onsets : np.ndarray [shape=(n_notes,)], float
+        Seconds of every performed note (empty for a recording without annotations).
+    frames : np.ndarray [shape=(n_notes,)], int
+        The spectrogram frame of each onset.
+    noteheads : tuple of (str or None) [n_notes]
+        The note head each note plays.
+    pitches : np.ndarray [shape=(n_notes,)], int
+        MIDI pitches.
+    label : str
+        For people: the soundfont and tempo, or the file.
+
+    Examples
+    --------
+    >>> p = Performance("take1", np.zeros((92, 40), np.float32), 20.0)
+    >>> p.duration
+    2.0
+    """
+
+    name: str
+    spectrogram: np.ndarray
+    fps: float
+    onsets: np.ndarray = field(default_factory=lambda: _EMPTY_F)
+    frames: np.ndarray = field(default_factory=lambda: _EMPTY_I)
+    noteheads: tuple[str | None, ...] = ()
+    pitches: np.ndarray = field(default_factory=lambda: _EMPTY_I)
+    label: str = ""
+
+    @property
+    def duration(self) -> float:
+        """Seconds covered by the spectrogram."""
+        return self.spectrogram.shape[1] / float(self.fps)
+
+
+@dataclass(frozen=True)
 class PieceSequence:
-    """A whole piece as two snippet sequences, for matching.
+    """A whole piece as snippet sequences, for indexing and matching.
+
+    A side the piece does not have (no score, no recording) is an empty array.
 
     Attributes
     ----------
@@ -184,6 +328,17 @@ class PieceSequence:
         Spectrogram excerpts slid over the recording.
     audio_times : np.ndarray [shape=(n_excerpts,)], float32
         Seconds at each excerpt's centre.
+    duration : float
+        Seconds of the performance the excerpts come from (0 without one).
+    performance : str or None
+        Its name (:attr:`Performance.name`).
+
+    Examples
+    --------
+    >>> seq = PieceSequence("p", np.zeros((0, 160, 200), np.float32), np.zeros((0, 3), np.float32),
+    ...                     np.zeros((5, 92, 42), np.float32), np.arange(5, dtype=np.float32) / 2)
+    >>> seq.sides
+    ('audio',)
     """
 
     piece: str
@@ -191,6 +346,13 @@ class PieceSequence:
     sheet_positions: np.ndarray
     audio: np.ndarray
     audio_times: np.ndarray
+    duration: float = 0.0
+    performance: str | None = None
+
+    @property
+    def sides(self) -> tuple[str, ...]:
+        """The modalities with at least one snippet: ``("sheet", "audio")``, or one of them."""
+        return tuple(m for m, a in (("sheet", self.sheet), ("audio", self.audio)) if len(a))
 
 
 class Collection:
@@ -264,7 +426,7 @@ class Collection:
 
 @dataclass(slots=True)
 class Match:
-    """One ranked answer of a :class:`~toolkit.interfaces.Matcher`.
+    """One ranked answer of a :class:`~ast_toolkit.interfaces.Matcher`.
 
     Attributes
     ----------

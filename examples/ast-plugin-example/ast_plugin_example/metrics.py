@@ -1,6 +1,6 @@
 """``ndcg@k``: normalised discounted cumulative gain at k, with binary relevance.
 
-Built only on the toolkit's public core (:mod:`toolkit.retrieval`); it knows
+Built only on the toolkit's public core (:mod:`ast_toolkit.evaluation.retrieval`); it knows
 nothing of the bundled plugins.
 """
 
@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.errors import ParameterError
-from toolkit.retrieval import RetrievalMetric, check_retrieval_inputs
+from ast_toolkit.errors import ParameterError
+from ast_toolkit.evaluation.retrieval import RetrievalMetric, check_retrieval_inputs
 
 
 def _ndcg_per_query(preds: np.ndarray, target: np.ndarray, k: int) -> float:

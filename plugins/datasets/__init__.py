@@ -1,0 +1,1 @@
+"""Datasets (``ast.datasets``): ``rendered`` reads the folders ``ast data render`` writes."""

@@ -1,0 +1,1 @@
+"""Encoders (``ast.encoders``): ``cnn``, ``attention``, ``timm`` and ``dcca``."""

@@ -1,0 +1,1 @@
+"""Matchers (``ast.matchers``): ``vote``, ``shazam``, ``dtw`` and ``sdtw``."""

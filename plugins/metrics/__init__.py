@@ -1,0 +1,1 @@
+"""Metrics (``ast.metrics``): ``recall@k``, ``mrr``, ``median-rank`` and ``mean-rank``."""

@@ -1,0 +1,1 @@
+"""Objectives (``ast.objectives``): ``ranking``, ``cca``, ``dcca`` and ``infonce``."""

@@ -1,0 +1,1 @@
+"""Renderers (``ast.renderers``): ``verovio`` and ``lilypond`` engrave a score and perform it."""

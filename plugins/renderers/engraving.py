@@ -1,0 +1,149 @@
+"""Helpers shared by the renderer plugins: reading a score, rasterising SVG.
+
+Both engravers read the score through music21 so that they see the same notes:
+one tune of a multi-tune ABC file, lyrics and chord symbols removed, and more than two staves (a
+four-part chorale) reduced to two staves of two voices each, like a piano score.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ast_toolkit.errors import RenderError
+from ast_toolkit.types import ScoreSource
+
+__all__ = ["load_score", "score_to_musicxml", "notated_note_count", "score_qpm", "rasterize_svg"]
+
+
+def load_score(source: ScoreSource, *, max_staves: int = 2):
+    """Parse ``source`` with music21 into a :class:`music21.stream.Score`.
+
+    Parameters
+    ----------
+    source : ScoreSource
+        File and, for a multi-tune ABC file, the tune number.
+    max_staves : int
+        Scores with more parts are reduced to ``max_staves`` staves, the parts
+        becoming voices (``Score.partsToVoices``).
+
+    Raises
+    ------
+    RenderError
+        The file cannot be read or parsed, or holds no notes.
+    """
+    import music21
+
+    path = Path(source.path)
+    if not path.is_file():
+        raise RenderError(f"{path}: no such file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if source.number is not None:
+                parsed = music21.converter.parse(path, number=source.number, forceSource=True)
+            else:
+                parsed = music21.converter.parse(path, forceSource=True)
+    except Exception as exc:  # music21 raises many unrelated types on bad input
+        raise RenderError(f"{path}: cannot parse score: {type(exc).__name__}: {exc}") from None
+    if isinstance(parsed, music21.stream.Opus):
+        scores = list(parsed.scores)
+        if source.number is not None:
+            scores = [s for s in scores if s.metadata and s.metadata.number in (source.number, str(source.number))] or scores
+        if not scores:
+            raise RenderError(f"{path}: no score inside")
+        parsed = scores[0]
+    if not isinstance(parsed, music21.stream.Score):
+        score = music21.stream.Score()
+        score.insert(0, parsed)
+        parsed = score
+    for n in parsed.recurse().notes:
+        n.lyrics = []
+    # chord symbols are text above the staff, not notes (music21 counts them as chords)
+    for symbol in list(parsed.recurse().getElementsByClass(music21.harmony.Harmony)):
+        symbol.activeSite.remove(symbol)
+    parts = list(parsed.parts)
+    if len(parts) > max_staves:
+        allocation = -(-len(parts) // max_staves)
+        parsed = parsed.partsToVoices(voiceAllocation=allocation, permitOneVoicePerPart=True)
+        # partsToVoices numbers voices from 0; MusicXML (and Verovio) count from 1.
+        for measure in parsed.recurse().getElementsByClass(music21.stream.Measure):
+            for i, voice in enumerate(measure.voices):
+                voice.id = str(i + 1)
+        # each staff keeps the clef of its first part (a tenor's treble-8vb for
+        # the lower staff of a chorale): choose treble or bass by the range
+        for part in parsed.parts:
+            pitches = [p.midi for n in part.recurse().notes for p in n.pitches]
+            wanted = music21.clef.TrebleClef if np.median(pitches or [60]) >= 60 else music21.clef.BassClef
+            for old in list(part.recurse().getElementsByClass(music21.clef.Clef)):
+                old.activeSite.replace(old, wanted())
+    if notated_note_count(parsed) == 0:
+        raise RenderError(f"{path}: the score has no notes")
+    return parsed
+
+
+def score_to_musicxml(source: ScoreSource, *, max_staves: int = 2):
+    """Load ``source`` (:func:`load_score`) and export it as MusicXML text.
+
+    music21 fails to export a few reduced scores (duplicate measures left by
+    ``partsToVoices``, e.g. Bach's BWV 119.9); those are exported with one
+    staff per part instead.
+
+    Returns
+    -------
+    score : music21.stream.Score
+    xml : str
+    """
+    from music21 import musicxml
+
+    errors = []
+    for staves in (max_staves, 10_000):
+        score = load_score(source, max_staves=staves)
+        try:
+            return score, musicxml.m21ToXml.GeneralObjectExporter(score).parse().decode("utf-8")
+        except Exception as exc:  # music21's exporter raises many types
+            errors.append(f"{type(exc).__name__}: {exc}")
+    raise RenderError(f"{source.path}: cannot export to MusicXML: {errors[-1]}")
+
+
+def notated_note_count(score) -> int:
+    """Note heads a score notates: every note and every pitch of a chord."""
+    count = 0
+    for n in score.recurse().notes:
+        count += len(n.pitches) if n.isChord else 1
+    return count
+
+
+def score_qpm(score) -> float | None:
+    """The score's first metronome mark in quarter notes per minute, if any."""
+    import music21
+
+    for mark in score.recurse().getElementsByClass(music21.tempo.MetronomeMark):
+        qpm = mark.getQuarterBPM()
+        if qpm:
+            return float(qpm)
+    return None
+
+
+def rasterize_svg(svg: str, width: int) -> np.ndarray:
+    """Render SVG markup to a grayscale page (uint8, 0 = ink, 255 = paper).
+
+    resvg (through ``resvg_py``) does the rendering; system fonts are skipped:
+    the engravers draw music with embedded glyph paths, so only free text
+    (titles, tempo words) would need them, and skipping them keeps it fast and
+    identical on every machine.
+    """
+    import resvg_py
+    from PIL import Image
+
+    try:
+        # dpi: LilyPond sizes pages in mm, which resvg_py cannot resolve at its default of 0
+        png = resvg_py.svg_to_bytes(svg_string=svg, width=int(width), background="#ffffff", dpi=96.0,
+                                    skip_system_fonts=True)
+    except ValueError as exc:
+        raise RenderError(f"cannot rasterise the engraved page: {exc}") from None
+    image = Image.open(io.BytesIO(bytes(png))).convert("L")
+    return np.asarray(image, dtype=np.uint8)

@@ -1,0 +1,1 @@
+"""Synthesizers (``ast.synthesizers``): ``fluidsynth`` plays performed notes with a soundfont."""

@@ -1,0 +1,116 @@
+"""``ast match``: which piece — and where in it — a recording or a score comes from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.table import Table
+
+from ..search.index import Index
+from ..search.queries import match
+from ._common import PluginOption, console, print_json, registry_of
+
+
+def _describe(pos: dict[str, Any] | None) -> str:
+    if not pos:
+        return ""
+    if "seconds" in pos:
+        return f"{pos['seconds']:.1f} s"
+    return f"p{pos['page']} s{pos['system']} x{pos['x']}"
+
+
+def _print_listing(index_dir: str, as_json: bool) -> None:
+    rows = Index(index_dir).listing()
+    if as_json:
+        print_json({"index": index_dir, "pieces": rows})
+        return
+    table = Table(title=f"{index_dir}: {len(rows)} pieces")
+    for col in ("number", "id", "duration", "sheet", "audio"):
+        table.add_column(col if col not in ("sheet", "audio") else f"{col} rows",
+                         justify="right" if col != "id" else "left", overflow="fold")
+    for r in rows:
+        table.add_row(str(r["number"]), r["id"], f"{r['duration']:.1f} s",
+                      str(r.get("sheet", "")), str(r.get("audio", "")))
+    console.print(table)
+
+
+@click.command("match")
+@click.option("--index", "-i", "index_dir", required=True, type=click.Path(file_okay=False),
+              help="An index folder made by `ast index`.")
+@click.option("--query", "-q", metavar="FILE|PIECE",
+              help="An audio file (wav, flac, mp3, ogg, aiff), or a piece: its id, a unique "
+              "part of it, or its number in the index (`--list`).")
+@click.option("--matcher", "-M", default="dtw", show_default=True, metavar="NAME",
+              cls=PluginOption, plugin_group="matchers",
+              help="Matcher plugin; NAME+OTHER:K runs it on OTHER's K best pieces.")
+@click.option("--prefilter", metavar="NAME:K", help="e.g. vote:50: the matcher scores only the "
+              "prefilter's K best pieces (Carvalho & Widmer 2021, footnote 1).")
+@click.option("--matcher-param", "matcher_params", multiple=True, metavar="KEY=VALUE",
+              help="Matcher hyper-parameter (repeatable), e.g. k=10, codes=512; "
+              "MATCHER.KEY=VALUE when several matchers are in play.")
+@click.option("--direction", default="a2s", show_default=True, type=click.Choice(["a2s", "s2a"]),
+              help="For a piece query: a2s queries its recording against the scores, s2a "
+              "its score against the recordings.")
+@click.option("--start", type=float, metavar="SECONDS", help="Audio fragment: first second.")
+@click.option("--duration", type=float, metavar="SECONDS", help="Audio fragment: its length.")
+@click.option("--systems", "systems_text", metavar="A-B",
+              help="Score fragment: systems A to B (1-based).")
+@click.option("--dataset", "-d", metavar="NAME|DIR",
+              help="Take the query piece from this dataset instead of the index.")
+@click.option("--top", "-n", default=10, show_default=True, type=int, help="Pieces to list.")
+@click.option("--report", type=click.Path(dir_okay=False),
+              help="PNG: the query, the cost matrix with the warping path (Carvalho & Widmer "
+              "2021, Fig. 2) and the matched region of the best piece.")
+@click.option("--model", "-m", metavar="NAME|DIR",
+              help="The index's model at another path (checked by its weights' sha256).")
+@click.option("--list", "list_pieces", is_flag=True, help="List the index's pieces and stop.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def command(ctx: click.Context, index_dir: str, query: str | None, matcher: str,
+            prefilter: str | None, matcher_params: tuple[str, ...], direction: str,
+            start: float | None, duration: float | None, systems_text: str | None,
+            dataset: str | None, top: int, report: str | None, model: str | None,
+            list_pieces: bool, as_json: bool) -> None:
+    """Which piece — and where in it — does a recording or a score come from?
+
+    The query is embedded with the index's model, matched against every
+    indexed piece of the other modality, and the best pieces are listed with
+    their score and the matched position (page / system / x, or seconds).
+
+    \b
+    Examples:
+      ast match -i indexes/demo -q recording.flac --report match.png
+      ast match -i indexes/demo -q altdeu10.abc#12 --start 5 --duration 10 -M sdtw
+      ast match -i indexes/demo -q bwv269 --direction s2a --systems 1-2 -M sdtw
+      ast match -i indexes/demo -q 3 -M dtw --prefilter vote:5 --json
+    """
+    if list_pieces:
+        _print_listing(index_dir, as_json)
+        return
+    if not query:
+        raise click.UsageError("give --query FILE|PIECE (or --list)")
+    result = match(index_dir, query, matcher=matcher, prefilter=prefilter, params=matcher_params,
+                   direction=direction, start=start, duration=duration, systems=systems_text,
+                   dataset=dataset, top=top, report=report, model=model,
+                   registry=registry_of(ctx))
+    if as_json:
+        print_json(result)
+        return
+    modality = result["query_modality"]
+    table = Table(title=f"{result['query']} ({modality}, {result['query_rows']} excerpts"
+                  f"{'' if modality == 'audio' else ' of the score'}) → {result['matcher']} on "
+                  f"{index_dir}")
+    for col in ("rank", "piece", "score", "from", "to"):
+        table.add_column(col, justify="right" if col in ("rank", "score") else "left",
+                         overflow="fold")
+    truth = result["true_piece"]
+    for r in result["results"]:
+        mark = " [green]✓[/]" if truth and r["piece"] == truth else ""
+        table.add_row(str(r["rank"]), r["piece"] + mark, f"{r['score']:.4g}",
+                      _describe(r.get("start")), _describe(r.get("end")))
+    console.print(table)
+    if truth and truth not in [r["piece"] for r in result["results"]]:
+        console.print(f"[yellow]the true piece {truth} is not among the first {top}[/]")
+    if report:
+        console.print(f"report written to {report}")

@@ -1,0 +1,194 @@
+"""Users' recordings: reading audio files and cutting them into excerpts.
+
+Any sample rate and channel count is accepted: channels are averaged to mono
+and the signal is resampled (soxr, through librosa) to the rate the model's
+spectrograms were computed at.  soundfile (libsndfile 1.2) reads WAV, FLAC,
+MP3, Ogg Vorbis / Opus and AIFF.  Every failure is a
+:class:`~ast_toolkit.errors.AudioError` naming the file and the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AudioError, ParameterError
+
+__all__ = ["AUDIO_SUFFIXES", "SILENCE_DBFS", "load_audio", "find_audio_files",
+           "excerpt_centres", "excerpts", "check_audible"]
+
+#: Suffixes taken as audio when a folder is searched.
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".aif", ".aiff")
+
+#: A recording whose peak stays below this level (dB re full scale) is silent.
+SILENCE_DBFS = -60.0
+
+
+#: Headers of common files that are not audio: refused before any decoder runs.
+_NOT_AUDIO = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"%PDF", "a PDF document"),
+              (b"PK\x03\x04", "a ZIP archive (MusicXML .mxl?)"), (b"GIF8", "a GIF image"),
+              (b"<?xml", "an XML file"))
+
+
+def _sniff(head: bytes) -> str | None:
+    """What a file is when its first bytes say it is not audio, else None."""
+    for magic, what in _NOT_AUDIO:
+        if head.startswith(magic):
+            return what
+    if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+        return "a text file"
+    return None
+
+
+@contextlib.contextmanager
+def _captured_stderr() -> Iterator[list[str]]:
+    """Capture what C libraries (libmpg123 in libsndfile) write to file descriptor 2."""
+    lines: list[str] = []
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to redirect
+        yield lines
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            lines += [ln.strip() for ln in tmp.read().decode("utf-8", "replace").splitlines()
+                      if ln.strip()]
+
+
+def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
+    """Read an audio file as mono float32 at ``sample_rate``.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_samples,)], float32
+
+    Raises
+    ------
+    AudioError
+        The file is missing, empty, not audio, damaged, or holds no samples.
+    """
+    import soundfile
+
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f"{path}: no such file")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a folder, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: the file is empty (0 bytes)")
+    suffixes = ", ".join(x.lstrip(".") for x in AUDIO_SUFFIXES)
+    try:
+        with open(path, "rb") as fh:
+            what = _sniff(fh.read(64))
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if what:
+        raise AudioError(f"{path}: not a readable audio file (it is {what}; expected {suffixes})")
+    try:
+        with _captured_stderr() as chatter:
+            data, sr = soundfile.read(path, dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        reason = str(getattr(exc, "error_string", "") or exc).strip().rstrip(".")
+        if "not a regular file" in reason or "Format not recognised" in reason:
+            reason = "format not recognised"  # libsndfile's words for unknown content
+        if chatter:
+            reason += f"; the decoder said: {chatter[0].rstrip('.')}"
+        raise AudioError(f"{path}: not a readable audio file ({reason}; expected {suffixes}, "
+                         "whole and undamaged)") from None
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if data.size == 0:
+        raise AudioError(f"{path}: the file holds no audio samples")
+    mono = data.mean(axis=1)
+    if not np.isfinite(mono).all():
+        raise AudioError(f"{path}: the audio holds NaN or infinite samples")
+    if sr != sample_rate:
+        import librosa
+
+        mono = librosa.resample(mono, orig_sr=sr, target_sr=sample_rate, res_type="soxr_hq")
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def check_audible(audio: np.ndarray, path: str | os.PathLike, *, min_seconds: float,
+                  sample_rate: int, what: str = "one excerpt") -> None:
+    """Refuse silence and recordings shorter than ``min_seconds``."""
+    duration = len(audio) / sample_rate
+    if duration < min_seconds:
+        raise AudioError(f"{path}: {duration:.2f} s of audio is shorter than {what} "
+                         f"({min_seconds:.1f} s)")
+    peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
+    if peak <= 10 ** (SILENCE_DBFS / 20):
+        level = "-inf" if peak == 0 else f"{20 * np.log10(peak):.0f}"
+        raise AudioError(f"{path}: the audio is silent (peak {level} dBFS, below "
+                         f"{SILENCE_DBFS:.0f} dBFS)")
+
+
+def find_audio_files(paths: Iterable[str | os.PathLike]) -> list[tuple[str, Path]]:
+    """Audio files named or found (recursively) in folders, with a stable id each.
+
+    Returns
+    -------
+    list of (str, Path)
+        ``(id, file)``: the id is the path relative to the folder it was found
+        in (prefixed with the folder's name), or the file name; sorted by id.
+    """
+    out: dict[str, Path] = {}
+    for p in paths:
+        p = Path(p).expanduser()
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES:
+                    out[f"{p.name}/{f.relative_to(p).as_posix()}"] = f
+        elif p.exists():
+            out[p.name] = p
+        else:
+            raise ParameterError(f"{p}: no such file or folder")
+    if not out:
+        raise ParameterError("no audio files found (looked for "
+                             + ", ".join(s.lstrip(".") for s in AUDIO_SUFFIXES) + ")")
+    return sorted(out.items())
+
+
+def excerpt_centres(n_frames: int, context: int, hop: int) -> np.ndarray:
+    """Centre frames of excerpts slid over a spectrogram: every ``hop`` frames from
+    ``context // 2`` (the first excerpt starts at frame 0)."""
+    if hop < 1 or context < 1:
+        raise ParameterError(f"hop and context must be >= 1 frame, got {hop} and {context}")
+    return np.arange(context // 2, max(n_frames, 1), hop)
+
+
+def excerpts(spectrogram: np.ndarray, context: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Spectrogram excerpts slid along the time axis, zero-padded past the end.
+
+    Parameters
+    ----------
+    spectrogram : np.ndarray [shape=(n_bins, n_frames)]
+    context : int
+        Frames per excerpt.
+    hop : int
+        Frames between excerpt centres.
+
+    Returns
+    -------
+    excerpts : np.ndarray [shape=(n, n_bins, context)], float32
+    centres : np.ndarray [shape=(n,)], int
+        Centre frame of each.
+    """
+    centres = excerpt_centres(spectrogram.shape[1], context, hop)
+    padded = np.zeros((spectrogram.shape[0], spectrogram.shape[1] + 2 * context), np.float32)
+    padded[:, context:context + spectrogram.shape[1]] = spectrogram
+    starts = centres - context // 2 + context
+    out = np.stack([padded[:, s:s + context] for s in starts]) if len(starts) else \
+        np.zeros((0, spectrogram.shape[0], context), np.float32)
+    return out, centres

@@ -1,0 +1,207 @@
+"""Opening datasets: the one place that turns a folder into a :class:`~ast_toolkit.interfaces.Dataset`.
+
+A dataset folder names the plugin that reads it in its ``dataset.json``
+(``"plugin"``); :func:`open_dataset` opens it with that plugin, cut to an
+encoder's window and excerpt sizes, and checks that the encoder can take its
+spectrograms.  Training, snippet evaluation, indexing, matching and the
+pictures all open datasets here and use them only through the interface.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .. import plugins
+from ..catalog import Registry, resolve_dataset_dir
+from ..errors import (IntegrityError, ParameterError, PluginLoadError, UnknownNameError,
+                      did_you_mean)
+from ..interfaces import Dataset
+from ..io import read_json
+from .build import FORMAT
+from .spectrogram import n_bins
+
+__all__ = ["METADATA", "reader_of", "dataset_plugin", "open_dataset", "check_fits",
+           "dataset_of_model", "resolve_piece", "dataset_report"]
+
+#: The file of a dataset folder that names its plugin.
+METADATA = "dataset.json"
+
+
+def reader_of(fmt: str) -> str:
+    """The installed dataset plugin that reads folders of format ``fmt``.
+
+    Plugins declare the toolkit-written format they read with the class
+    attribute :attr:`~ast_toolkit.interfaces.Dataset.reads`; the first such
+    plugin (by name) is taken.
+
+    Examples
+    --------
+    >>> from ast_toolkit.data.build import FORMAT
+    >>> plugins.load("datasets", reader_of(FORMAT)).reads == FORMAT
+    True
+    """
+    for name in plugins.names("datasets"):
+        try:
+            cls = plugins.load("datasets", name)
+        except PluginLoadError:
+            continue  # a broken plugin reads nothing; `ast plugins list` shows why
+        if cls.reads == fmt:
+            return name
+    raise ParameterError(f"no installed dataset plugin reads {fmt!r} folders "
+                         "(`ast plugins list -g datasets` shows what is installed)")
+
+
+def dataset_plugin(root: str | os.PathLike) -> str:
+    """The name of the dataset plugin that reads the folder ``root`` (from its ``dataset.json``)."""
+    path = Path(root) / METADATA
+    if not path.is_file():
+        raise IntegrityError(f"{root}: not a dataset folder (no {METADATA}); make one with "
+                             "`ast data render`")
+    meta = read_json(path)
+    if not isinstance(meta, dict):
+        raise IntegrityError(f"{path}: expected a JSON object")
+    plugin = meta.get("plugin")
+    if plugin is None:
+        # Written before folders named their plugin: the toolkit's render format.
+        return reader_of(meta.get("format", FORMAT))
+    if not isinstance(plugin, str) or not plugin:
+        raise IntegrityError(f"{path}: 'plugin' must name a dataset plugin, got {plugin!r}")
+    return plugin
+
+
+def check_fits(dataset: Dataset, encoder: Any, registry: Registry | None = None) -> None:
+    """Refuse a dataset whose spectrograms the encoder cannot take, saying what would fit.
+
+    Raises
+    ------
+    ParameterError
+        The bin counts differ; the message names registry datasets whose
+        spectrogram has the encoder's bin count, when there are any.
+    """
+    bins = n_bins(dataset.spectrogram)
+    wanted = int(encoder.audio_shape[0])
+    if bins == wanted:
+        return
+    fitting = []
+    if registry is not None:
+        fitting = sorted(name for name, spec in registry.datasets.items()
+                         if n_bins(spec.spectrogram) == wanted)
+    hint = (f"render a dataset with {wanted}-bin spectrograms"
+            + (f" (in the registry: {', '.join(fitting)}, e.g. `ast data render {fitting[0]}`)"
+               if fitting else "")
+            + f", or train an encoder with --param audio_bins={bins}")
+    raise ParameterError(f"encoder {encoder.name!r} takes {wanted}-bin spectrograms but "
+                         f"{dataset.root} has {bins} bins; {hint}")
+
+
+def open_dataset(name_or_path: str | os.PathLike, *, encoder: Any = None,
+                 registry: Registry | None = None, **options: Any) -> Dataset:
+    """Open a dataset folder with the plugin its ``dataset.json`` names.
+
+    Parameters
+    ----------
+    name_or_path : str or path
+        A dataset folder, or a registry dataset rendered to ``$AST_DATA/NAME``.
+    encoder : Encoder or None
+        Cut windows and excerpts to this encoder's sizes, and check that it can
+        take the dataset's spectrograms (:func:`check_fits`).
+    registry : Registry or None
+        For registry names, and for the hint when the encoder does not fit.
+    **options
+        Constructor keywords of the :class:`~ast_toolkit.interfaces.Dataset`
+        interface (``sheet_window``, ``audio_context``) when no encoder is given.
+
+    Examples
+    --------
+    >>> open_dataset("no/such/folder")
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.ParameterError: no/such/folder: no such dataset folder
+    """
+    root = resolve_dataset_dir(name_or_path, registry)
+    if encoder is not None:
+        options = {"sheet_window": tuple(encoder.sheet_window),
+                   "audio_context": int(encoder.audio_shape[1]), **options}
+    dataset = plugins.create("datasets", dataset_plugin(root), root=root, **options)
+    if encoder is not None:
+        check_fits(dataset, encoder, registry)
+    return dataset
+
+
+def dataset_of_model(config: dict[str, Any], dataset: str | os.PathLike | None = None, *,
+                     encoder: Any, registry: Registry | None = None) -> Dataset:
+    """The dataset to evaluate or index a model on: ``dataset``, or the one it was trained on.
+
+    Parameters
+    ----------
+    config : dict
+        The model folder's ``config.json`` (it records the training dataset's folder).
+    dataset : str or path or None
+        A dataset folder or registry name; None takes the model's own.
+    encoder : Encoder
+        The model (windows, excerpts and bins are checked against it).
+    """
+    if dataset is None:
+        dataset = (config.get("dataset") or {}).get("root")
+        if not dataset:
+            raise ParameterError("the model does not record the dataset it was trained on; "
+                                 "pass --dataset")
+    return open_dataset(dataset, encoder=encoder, registry=registry)
+
+
+def resolve_piece(name: str, ids: Sequence[str], *, where: str, hint: str = "") -> int:
+    """Position in ``ids`` of a piece named by its id, a unique part of it, or its number.
+
+    Examples
+    --------
+    >>> ids = ["music21/bach/bwv269.mxl", "music21/bach/bwv66.6.mxl"]
+    >>> resolve_piece("bwv269", ids, where="index"), resolve_piece("1", ids, where="index")
+    (0, 1)
+    >>> resolve_piece("bwv", ids, where="index")
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.ParameterError: 'bwv' matches 2 pieces of index: music21/bach/bwv269.mxl, music21/bach/bwv66.6.mxl; give more of the id
+    """
+    if name in ids:
+        return list(ids).index(name)
+    if name.isdigit() and int(name) < len(ids):
+        return int(name)
+    found = [i for i, pid in enumerate(ids) if name in pid]
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        raise ParameterError(f"{name!r} matches {len(found)} pieces of {where}: "
+                             + ", ".join(ids[i] for i in found[:5])
+                             + (" ..." if len(found) > 5 else "") + "; give more of the id")
+    raise UnknownNameError(did_you_mean(name, ids, what="piece", max_known=10, hint=hint))
+
+
+def dataset_report(name_or_path: str | os.PathLike, *, registry: Registry | None = None,
+                   pieces: bool = False) -> dict[str, Any]:
+    """``ast data stats``: counts per split, the pieces that failed to build, the piece ids.
+
+    Returns
+    -------
+    dict
+        ``{"dataset", "splits": {split: {pieces, pages, noteheads, renditions,
+        pairs, hours}}, "failed": [...], "pieces": {split: [ids]}}`` (pieces
+        only when asked for).
+
+    Examples
+    --------
+    >>> report = dataset_report("data/demo", pieces=True)  # doctest: +SKIP
+    >>> report["splits"]["test"]["pieces"], len(report["pieces"]["test"])  # doctest: +SKIP
+    (14, 14)
+    """
+    ds = open_dataset(name_or_path, registry=registry)
+    failures_file = ds.root / "failures.json"
+    report: dict[str, Any] = {
+        "dataset": str(name_or_path), "splits": ds.stats(),
+        "failed": read_json(failures_file) if failures_file.is_file() else [],
+    }
+    if pieces:
+        report["pieces"] = {split: ids for split in ds.SPLITS if (ids := ds.piece_ids(split))}
+    return report

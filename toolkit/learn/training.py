@@ -1,0 +1,691 @@
+"""Training an encoder on aligned sheet/audio pairs: ``ast fit``.
+
+The loop follows [Dorfer et al. 2018a]'s recipe
+(:data:`ast_toolkit.references.DORFER2018_TISMIR`): Adam (lr 2e-3, batches of
+100), epochs of a fixed number of sampled pairs, validation MRR (audio -> sheet)
+after every epoch, early stopping with patience, then refinement rounds that
+reload the best weights and halve the learning rate.  Augmentation: sheet
+windows shifted vertically by up to ±5 px and scaled by 0.95–1.05, onsets
+jittered by ±1 frame, and a random rendition (soundfont × tempo) for every
+sample.
+
+A run is a :class:`Trainer` taking named steps over a typed :class:`TrainState`:
+:meth:`~Trainer.resume`, :meth:`~Trainer.train_epoch`,
+:meth:`~Trainer.validate` (early stopping and refinement),
+:meth:`~Trainer.checkpoint`, :meth:`~Trainer.refit_head` and
+:meth:`~Trainer.finish`.  What differs per plugin is declared by the plugin:
+an objective's :attr:`~ast_toolkit.interfaces.Objective.cca` says whether the
+encoder gets a CCA head and how it is trained.
+
+Reproducibility: the model is initialised from ``seed`` and every epoch draws its
+samples and augmentations from a generator seeded with ``(seed, epoch)``, so the
+same seed on the same device gives the same weights, and a run resumed from its
+last checkpoint continues exactly as if it had not stopped.
+
+The output folder::
+
+    OUT/checkpoint.pt   while training: model, optimiser, state (atomic, every epoch)
+    OUT/best.pt         while training: the best weights so far
+    OUT/weights.pt      the final (best) weights, CCA head refitted
+    OUT/log.jsonl       one line per epoch
+    OUT/config.json     written last: encoder, objective, dataset, settings, scores
+
+``config.json`` marks a finished model; the two training files are then removed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import __version__, plugins
+from ..catalog import Registry, register_model
+from ..config import make_config
+from ..data.datasets import open_dataset
+from ..errors import IntegrityError, ParameterError
+from ..evaluation.snippets import embed_pairs, evenly_spaced, rank_metrics, relevant_ranks
+from ..interfaces import Dataset
+from ..io import atomic_write_text
+from ..progress import Progress, Reporter
+from ..types import PairTable
+from .encoder import atomic_torch_save
+from .modelfile import CONFIG_FILE, read_model_config
+
+__all__ = ["FitConfig", "FitResult", "TrainState", "Trainer", "fit", "fit_config", "pick_device",
+           "augment_sheets"]
+
+CHECKPOINT = "checkpoint.pt"
+BEST = "best.pt"
+LOG = "log.jsonl"
+#: Version of the checkpoint layout.
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Training settings (defaults: [Dorfer et al. 2018a]'s recipe).
+
+    Attributes
+    ----------
+    batch_size : int
+    lr : float
+        Adam learning rate.
+    epoch_samples : int
+        Pairs drawn per epoch.
+    max_epochs : int
+    patience : int
+        Epochs without a better validation MRR before a refinement round (or stop).
+    refinements : int
+        Rounds that reload the best weights and halve the learning rate.
+    seed : int
+    val_candidates : int
+        Validation pairs (evenly spaced) for the per-epoch R@1 / MRR.
+    augment : bool
+    sheet_shift : float
+        Largest vertical shift of a sheet window, pixels.
+    sheet_scale : (float, float)
+        Range of the sheet window's scale factor.
+    audio_jitter : int
+        Largest onset shift, frames.
+    refit_samples : int
+        Training pairs the CCA head is refitted on after training.
+    time_limit : float or None
+        Minutes of training after which the run stops (and finishes normally);
+        None: no limit.
+    device : str
+        ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda``, ``cuda:1`` …
+    amp : bool
+        Mixed precision (bfloat16 autocast) on a GPU; ignored on the CPU.
+    """
+
+    batch_size: int = 100
+    lr: float = 2e-3
+    epoch_samples: int = 10_000
+    max_epochs: int = 100
+    patience: int = 10
+    refinements: int = 2
+    seed: int = 0
+    val_candidates: int = 1000
+    augment: bool = True
+    sheet_shift: float = 5.0
+    sheet_scale: tuple[float, float] = (0.95, 1.05)
+    audio_jitter: int = 1
+    refit_samples: int = 10_000
+    time_limit: float | None = None
+    device: str = "auto"
+    amp: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "epoch_samples", "max_epochs", "val_candidates", "refit_samples"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.batch_size < 2:
+            raise ValueError("batch_size must be >= 2 (the other pairs of a batch are the negatives)")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.patience < 1 or self.refinements < 0:
+            raise ValueError("patience must be >= 1 and refinements >= 0")
+        lo, hi = self.sheet_scale
+        if not 0 < lo <= hi:
+            raise ValueError(f"sheet_scale must be (low, high) with 0 < low <= high, got {self.sheet_scale}")
+        if self.time_limit is not None and self.time_limit <= 0:
+            raise ValueError(f"time_limit must be > 0 minutes, got {self.time_limit}")
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` did.
+
+    Attributes
+    ----------
+    out : Path
+        The model folder.
+    epochs, best_epoch : int
+    valid : dict
+        Validation ``r1`` and ``mrr`` of the final model.
+    seconds : float
+        Training time (all sessions of a resumed run).
+    stopped : str
+        Why training ended: ``max epochs``, ``early stopping``, ``time limit``.
+    log : list of dict
+        One entry per epoch.
+    already : bool
+        ``out`` already held this finished model (``exist_ok``): nothing was trained.
+    registered : Path or None
+        The registry file the model was added to (``register_as``).
+    """
+
+    out: Path
+    epochs: int
+    best_epoch: int
+    valid: dict[str, float]
+    seconds: float
+    stopped: str
+    log: list[dict[str, Any]] = field(default_factory=list)
+    already: bool = False
+    registered: Path | None = None
+
+
+@dataclass
+class TrainState:
+    """Where a training run stands; saved in every checkpoint, so a resumed run
+    continues exactly where the last finished epoch left it.
+
+    Attributes
+    ----------
+    lr : float
+        The current learning rate (halved by each refinement round).
+    epoch : int
+        Epochs finished.
+    best_mrr : float
+        Best validation MRR so far (-1 before the first epoch).
+    best_epoch : int
+        The epoch that reached it.
+    bad : int
+        Epochs since the last improvement.
+    refinement : int
+        Refinement rounds done.
+    seconds : float
+        Training time so far, over every session of the run.
+    stopped : str
+        Why training ended (empty while it goes on).
+    log : list of dict
+        One entry per epoch (what ``log.jsonl`` gets).
+
+    Examples
+    --------
+    >>> state = TrainState(lr=2e-3)
+    >>> TrainState.from_dict(state.to_dict()) == state
+    True
+    """
+
+    lr: float
+    epoch: int = 0
+    best_mrr: float = -1.0
+    best_epoch: int = 0
+    bad: int = 0
+    refinement: int = 0
+    seconds: float = 0.0
+    stopped: str = ""
+    log: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, for a checkpoint (``torch.load(weights_only=True)`` reads it back)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, origin: str = "checkpoint") -> TrainState:
+        """Read back :meth:`to_dict`; a damaged state raises :class:`IntegrityError`."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(data, dict) or set(data) != names:
+            raise IntegrityError(f"{origin}: the training state is not one this toolkit wrote")
+        return cls(**data)
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto``: CUDA when available, else CPU; otherwise the named device, checked."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError as exc:
+        raise ParameterError(f"unknown device {name!r}: {exc}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ParameterError(f"device {name!r}: no CUDA device here; use --device cpu or auto")
+    return dev
+
+
+def augment_sheets(x: torch.Tensor, rng: np.random.Generator, *, shift: float,
+                   scale: tuple[float, float]) -> torch.Tensor:
+    """Random vertical shift (pixels) and zoom about the centre of ``[n, 1, h, w]`` windows."""
+    n, _, h, _ = x.shape
+    s = rng.uniform(scale[0], scale[1], n)
+    dy = rng.uniform(-shift, shift, n)
+    theta = np.zeros((n, 2, 3), dtype=np.float32)
+    theta[:, 0, 0] = 1.0 / s
+    theta[:, 1, 1] = 1.0 / s
+    theta[:, 1, 2] = -2.0 * dy / h  # content moves down by dy pixels
+    grid = F.affine_grid(torch.from_numpy(theta).to(x.device), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def _prefetch(it: Iterator, size: int = 4) -> Iterator:
+    """Run ``it`` in a background thread (batch assembly overlaps the training step)."""
+    q: queue.Queue = queue.Queue(maxsize=size)
+    done = object()
+    stop = threading.Event()
+
+    def worker() -> None:
+        try:
+            for item in it:
+                if stop.is_set():
+                    return
+                q.put(item)
+        except BaseException as exc:  # re-raised in the consumer
+            q.put(exc)
+        q.put(done)
+
+    t = threading.Thread(target=worker, daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                t.join(0.05)
+
+
+def _validate(encoder: Any, dataset: Dataset, table: PairTable,
+              index: np.ndarray) -> dict[str, float]:
+    """Audio-to-sheet R@1 and MRR among the validation candidates."""
+    emb = embed_pairs(encoder, dataset, table, index)
+    ranks = relevant_ranks(emb.audio, emb.sheet, emb.sheet_id, emb.sheet_id)
+    m = rank_metrics(ranks, ("recall@1", "mrr"))
+    return {"r1": m["recall@1"], "mrr": m["mrr"]}
+
+
+class Trainer:
+    """One training run of ``encoder`` with ``objective`` on a dataset, as named steps.
+
+    :meth:`run` takes them in order; each can be called on its own (a
+    notebook, a custom schedule).  Parameters are those of :func:`fit`.
+
+    Examples
+    --------
+    >>> trainer = Trainer("data/demo", "models/demo-cnn", encoder="cnn")  # doctest: +SKIP
+    >>> while not trainer.state.stopped:  # doctest: +SKIP
+    ...     trainer.validate(trainer.train_epoch())
+    ...     trainer.checkpoint()
+    >>> result = trainer.finish()  # doctest: +SKIP
+    """
+
+    def __init__(self, dataset: str | os.PathLike | Dataset, out: str | os.PathLike, *,
+                 encoder: str = "cnn", params: dict[str, Any] | None = None,
+                 objective: str = "ranking", objective_params: dict[str, Any] | None = None,
+                 config: FitConfig | None = None, dataset_name: str | None = None,
+                 registry: Registry | None = None, progress: Progress | None = None) -> None:
+        self.cfg = cfg = config or FitConfig()
+        self.out = Path(out)
+        self.progress = progress
+        self.encoder_name, self.objective_name = encoder, objective
+        self.objective_params = dict(objective_params or {})
+        if (self.out / CONFIG_FILE).exists():
+            raise ParameterError(f"{self.out}: already holds a trained model; choose another --out")
+        self.device = pick_device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        self.enc = plugins.create("encoders", encoder, **dict(params or {}))
+        self.obj = plugins.create("objectives", objective, **self.objective_params)
+        if self.obj.cca != "none":  # the objective declares that it needs a CCA head
+            self.enc.set_head("cca")
+        self.ds = dataset if isinstance(dataset, Dataset) else \
+            open_dataset(dataset, encoder=self.enc, registry=registry)
+        self.dataset_name = dataset_name or self.ds.name
+        self.train_pairs = self.ds.pair_table("train")
+        self.valid_pairs = self.ds.pair_table("valid")
+        if len(self.train_pairs) < cfg.batch_size:
+            raise ParameterError(f"{self.ds.root}: only {len(self.train_pairs)} training pairs, "
+                                 f"fewer than a batch ({cfg.batch_size})")
+        if len(self.valid_pairs) < 2:
+            raise ParameterError(f"{self.ds.root}: the valid split has {len(self.valid_pairs)} "
+                                 "pairs; need >= 2")
+        self.val_index = evenly_spaced(len(self.valid_pairs), cfg.val_candidates)
+        self.enc.to(self.device)
+        self.obj.to(self.device)
+        self.trainable = list(self.enc.parameters()) + list(self.obj.parameters())
+        self.optim = torch.optim.Adam(self.trainable, lr=cfg.lr)
+        self.amp = cfg.amp and self.device.type == "cuda"
+        self.spec = self._run_spec()
+        self.state = TrainState(lr=cfg.lr)
+        self.report = Reporter(progress, "train", total=cfg.epoch_samples, unit="pairs",
+                               announce=False)
+        self._started = time.monotonic()
+
+    # -- the steps ------------------------------------------------------------------------
+
+    def _run_spec(self) -> dict[str, Any]:
+        """What a resumed run must share with the one it continues."""
+        fit_cfg = dataclasses.asdict(self.cfg)
+        fit_cfg.pop("time_limit")  # may change on resume
+        fit_cfg.pop("device")
+        return {
+            "dataset": str(self.ds.root.resolve()),
+            "encoder": self.encoder_name,
+            "params": dataclasses.asdict(self.enc.config),
+            "objective": self.objective_name,
+            "objective_params": self.objective_params,
+            "fit": json.loads(json.dumps(fit_cfg)),
+        }
+
+    def resume(self) -> None:
+        """Continue from ``OUT/checkpoint.pt``: weights, optimiser and :class:`TrainState`."""
+        path = self.out / CHECKPOINT
+        if not path.exists():
+            raise ParameterError(f"{self.out}: nothing to resume (no {CHECKPOINT})")
+        try:
+            ck = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # pickle / zip errors of a damaged file
+            raise IntegrityError(f"{path}: cannot read checkpoint: {type(exc).__name__}: {exc}") from None
+        if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT \
+                or ck.get("toolkit_version") != __version__:
+            got = ck if not isinstance(ck, dict) else ck.get("toolkit_version")
+            raise IntegrityError(f"{path}: written by toolkit {got!r} (format "
+                                 f"{ck.get('format') if isinstance(ck, dict) else None!r}); this "
+                                 f"is {__version__}: start a new run")
+        if ck["spec"] != self.spec:
+            diff = [k for k in self.spec if self.spec[k] != ck["spec"].get(k)]
+            raise ParameterError(
+                f"{path}: the run was started with other settings ({', '.join(diff)}): "
+                f"was {[ck['spec'].get(k) for k in diff]}, now {[self.spec[k] for k in diff]}"
+            )
+        self.enc.load_state_dict(ck["model"])
+        self.obj.load_state_dict(ck["objective"])
+        self.optim.load_state_dict(ck["optimizer"])
+        self.state = TrainState.from_dict(ck["state"], origin=str(path))
+        self._set_lr(self.state.lr)
+        self._started = time.monotonic() - self.state.seconds
+        self.report.say(f"resuming after epoch {self.state.epoch}", event="resume",
+                        epoch=self.state.epoch)
+
+    def _set_lr(self, lr: float) -> None:
+        for g in self.optim.param_groups:
+            g["lr"] = lr
+
+    def _epoch_batches(self, epoch: int) -> Iterator[tuple]:
+        """The batches of one epoch, drawn from a generator seeded with (seed, epoch)."""
+        cfg, table = self.cfg, self.train_pairs
+        rng = np.random.default_rng([cfg.seed, epoch])
+        n = len(table)
+        order = np.concatenate([rng.permutation(n) for _ in range(math.ceil(cfg.epoch_samples / n))])
+        order = order[: cfg.epoch_samples]
+        for start in range(0, len(order), cfg.batch_size):
+            rows = order[start:start + cfg.batch_size]
+            if len(rows) < 2:
+                break
+            if cfg.augment:
+                sheets, audio = self.ds.batch(table, rows, rng=rng, audio_jitter=cfg.audio_jitter)
+                aug = np.random.default_rng(rng.integers(2**63))
+            else:
+                sheets, audio = self.ds.batch(table, rows)
+                aug = None
+            yield len(rows), sheets, audio, aug
+
+    def _step(self, sheets: np.ndarray, audio: np.ndarray, aug) -> float | None:
+        """One optimiser step on a batch; None when the batch is degenerate and skipped."""
+        enc, obj, cfg = self.enc, self.obj, self.cfg
+        xs = torch.from_numpy(sheets)[:, None].to(self.device)
+        xa = torch.from_numpy(audio)[:, None].to(self.device)
+        if aug is not None:
+            xs = augment_sheets(xs, aug, shift=cfg.sheet_shift, scale=cfg.sheet_scale)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            s = enc.sheet_features(xs)
+            a = enc.audio_features(xa)
+        s, a = s.float(), a.float()
+        if obj.cca == "train":  # a CCA layer inside the model
+            try:
+                s, a = enc.head(s, a)
+            except torch.linalg.LinAlgError:
+                return None  # a degenerate batch: its covariance has no usable inverse
+        elif obj.cca == "refit":
+            enc.head(s.detach(), a.detach())  # running statistics only
+        loss = obj.loss(s, a)
+        self.optim.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):
+            return None  # a degenerate batch (e.g. singular covariance)
+        loss.backward()
+        # One reduction (one device sync) for all gradients.
+        if not torch.isfinite(torch.nn.utils.clip_grad_norm_(self.trainable, float("inf"))):
+            self.optim.zero_grad(set_to_none=True)
+            return None  # e.g. the SVD gradient of near-equal canonical correlations
+        self.optim.step()
+        return float(loss.detach())
+
+    def train_epoch(self) -> dict[str, Any]:
+        """Train one epoch (or until the time limit); returns its log entry (no validation yet)."""
+        cfg, state = self.cfg, self.state
+        epoch = state.epoch + 1
+        limit = cfg.time_limit * 60 if cfg.time_limit else None
+        self.enc.train()
+        t0 = time.monotonic()
+        losses, seen, skipped = [], 0, 0
+        self.report.update(done=0, description=f"epoch {epoch}", epoch=epoch)
+        for n, sheets, audio, aug in _prefetch(self._epoch_batches(epoch)):
+            loss = self._step(sheets, audio, aug)
+            if loss is None:
+                skipped += 1
+                continue
+            losses.append(loss)
+            seen += n
+            self.report.update(done=seen, loss=float(np.mean(losses[-20:])))
+            if limit and time.monotonic() - self._started > limit:
+                state.stopped = "time limit"
+                break
+        train_s = time.monotonic() - t0
+        return {"epoch": epoch, "lr": state.lr, "loss": float(np.mean(losses)) if losses else None,
+                "pairs": seen, "skipped_batches": skipped, "pairs_per_s": seen / max(train_s, 1e-9),
+                "train_seconds": train_s}
+
+    def validate(self, entry: dict[str, Any]) -> None:
+        """Validate after an epoch; keep the best weights; stop early or start a refinement round."""
+        cfg, state = self.cfg, self.state
+        t0 = time.monotonic()
+        val = _validate(self.enc, self.ds, self.valid_pairs, self.val_index)
+        epoch = entry["epoch"]
+        seconds = entry.pop("train_seconds") + time.monotonic() - t0
+        entry.update(valid_r1=val["r1"], valid_mrr=val["mrr"], seconds=seconds)
+        state.log.append(entry)
+        state.epoch = epoch
+        improved = val["mrr"] > state.best_mrr
+        if improved:
+            state.best_mrr, state.best_epoch, state.bad = val["mrr"], epoch, 0
+            atomic_torch_save({"model": self.enc.state_dict(), "objective": self.obj.state_dict()},
+                              self.out / BEST)
+        else:
+            state.bad += 1
+        say = self.report.say
+        if not state.stopped:
+            if epoch >= cfg.max_epochs:
+                state.stopped = "max epochs"
+            elif state.bad >= cfg.patience:
+                if state.refinement < cfg.refinements:
+                    self._load_best()
+                    state.refinement += 1
+                    state.lr /= 2
+                    state.bad = 0
+                    self._set_lr(state.lr)
+                    self.optim.state.clear()  # fresh moments for the new learning rate
+                    say(f"refinement {state.refinement}: best weights, lr {state.lr:g}",
+                        event="refine", round=state.refinement, lr=state.lr)
+                else:
+                    state.stopped = "early stopping"
+        state.seconds = time.monotonic() - self._started
+        entry["best"] = improved
+        loss = entry["loss"] if entry["loss"] is None else round(entry["loss"], 4)
+        say(f"epoch {epoch:3d}  loss {loss}  valid R@1 {val['r1']:.3f}  MRR {val['mrr']:.3f}"
+            f"{'  best' if improved else ''}  {entry['pairs_per_s']:.0f} pairs/s",
+            event="epoch", **entry, best_mrr=state.best_mrr, best_epoch=state.best_epoch)
+        self.report.update(best=f"best MRR {state.best_mrr:.3f} (epoch {state.best_epoch})")
+
+    def checkpoint(self) -> None:
+        """Write ``OUT/checkpoint.pt`` atomically: a killed run resumes from here."""
+        atomic_torch_save({"format": CHECKPOINT_FORMAT, "toolkit_version": __version__,
+                           "spec": self.spec, "model": self.enc.state_dict(),
+                           "objective": self.obj.state_dict(),
+                           "optimizer": self.optim.state_dict(), "state": self.state.to_dict()},
+                          self.out / CHECKPOINT)
+
+    def _load_best(self) -> None:
+        best = torch.load(self.out / BEST, map_location="cpu", weights_only=True)
+        self.enc.load_state_dict(best["model"])
+        self.obj.load_state_dict(best["objective"])
+
+    def refit_head(self) -> dict[str, Any] | None:
+        """Refit the CCA head (when there is one) exactly, on a large training sample."""
+        if self.enc.head is None:
+            return None
+        rows = evenly_spaced(len(self.train_pairs), self.cfg.refit_samples)
+        self.report.say(
+            f"refitting the CCA projection on {len(rows)} training pairs",
+            event="refit", samples=int(len(rows)))
+        feats_s, feats_a = [], []
+        self.enc.eval()
+        with torch.no_grad():
+            for i in range(0, len(rows), 500):
+                s, a = self.ds.batch(self.train_pairs, rows[i:i + 500])
+                feats_s.append(self.enc.sheet_features(torch.from_numpy(s).to(self.device)).float())
+                feats_a.append(self.enc.audio_features(torch.from_numpy(a).to(self.device)).float())
+        corr = self.enc.head.fit(torch.cat(feats_s), torch.cat(feats_a))
+        return {"samples": int(len(rows)), "correlation": float(corr.sum())}
+
+    def finish(self) -> FitResult:
+        """The best weights, the refitted head, a final validation, and the model folder."""
+        state = self.state
+        self._load_best()
+        refit = self.refit_head()
+        val = _validate(self.enc, self.ds, self.valid_pairs, self.val_index)
+        self.enc.cpu()
+        extra = {
+            "objective": self.objective_name,
+            "objective_params": self.objective_params,
+            "dataset": {"name": self.dataset_name, "root": str(self.ds.root.resolve()),
+                        "spectrogram_bins": int(self.enc.audio_shape[0]),
+                        "spectrogram": self.ds.spectrogram.to_dict()},
+            "fit": {**dataclasses.asdict(self.cfg), "device": str(self.device), "amp": self.amp},
+            "training": {"epochs": state.epoch, "best_epoch": state.best_epoch,
+                         "stopped": state.stopped, "seconds": round(state.seconds, 1),
+                         "cca_refit": refit, "valid": val,
+                         "valid_candidates": int(len(self.val_index))},
+        }
+        atomic_write_text(self.out / LOG, "".join(json.dumps(e) + "\n" for e in state.log))
+        self.enc.save(self.out, extra=extra)  # weights.pt, then config.json: the completion mark
+        for name in (CHECKPOINT, BEST):
+            (self.out / name).unlink(missing_ok=True)
+        self.report.say(
+            f"model written to {self.out}", event="done", valid=val, epochs=state.epoch,
+            best_epoch=state.best_epoch, stopped=state.stopped, seconds=state.seconds)
+        return FitResult(self.out, state.epoch, state.best_epoch, val, state.seconds,
+                         state.stopped, state.log)
+
+    def run(self) -> FitResult:
+        """Every step: train and validate epochs until a stop, checkpointing each, then finish."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.report.say(
+            f"training {self.encoder_name} with {self.objective_name} on "
+            f"{self.ds.root}: {len(self.train_pairs)} training pairs, {len(self.val_index)} "
+            f"validation pairs, {sum(p.numel() for p in self.trainable):,} parameters, device "
+            f"{self.device}" + (" (bfloat16)" if self.amp else ""),
+            event="start", device=str(self.device), amp=self.amp,
+            train_pairs=len(self.train_pairs), valid_pairs=int(len(self.val_index)))
+        while not self.state.stopped:
+            entry = self.train_epoch()
+            self.validate(entry)
+            self.checkpoint()
+        return self.finish()
+
+
+def _finished(out: Path, encoder: str, objective: str) -> FitResult:
+    """The result of a run that finished before (``exist_ok``), if it is the one asked for."""
+    done = read_model_config(out)
+    if (done["encoder"], done.get("objective")) != (encoder, objective):
+        raise ParameterError(f"{out} holds a {done['encoder']} model trained with "
+                             f"{done.get('objective')}, not {encoder} with {objective}")
+    train = done.get("training") or {}
+    return FitResult(out, int(train.get("epochs", 0)), int(train.get("best_epoch", 0)),
+                     dict(train.get("valid") or {}), float(train.get("seconds", 0.0)),
+                     str(train.get("stopped", "")), already=True)
+
+
+def fit(dataset: str | os.PathLike | Dataset, out: str | os.PathLike, *, encoder: str = "cnn",
+        params: dict[str, Any] | None = None, objective: str = "ranking",
+        objective_params: dict[str, Any] | None = None, config: FitConfig | None = None,
+        resume: bool = False, exist_ok: bool = False, dataset_name: str | None = None,
+        registry: Registry | None = None, register_as: str | None = None,
+        registry_file: str | os.PathLike = "ast-registry.toml",
+        progress: Progress | None = None) -> FitResult:
+    """Train ``encoder`` with ``objective`` on a dataset's aligned pairs.
+
+    Parameters
+    ----------
+    dataset : str, path or Dataset
+        A dataset folder, a registry name rendered to ``$AST_DATA/NAME``, or an
+        open dataset.
+    out : path
+        The model folder to write (see the module docstring).
+    encoder, objective : str
+        Plugin names (``ast plugins list``).
+    params, objective_params : dict
+        Their hyper-parameters.
+    config : FitConfig
+    resume : bool
+        Continue the unfinished run in ``out`` from its last checkpoint.
+    exist_ok : bool
+        When ``out`` already holds a finished model of this encoder and
+        objective, return it (``already=True``) instead of refusing.
+    dataset_name : str or None
+        Recorded in ``config.json``; None: the dataset's own name.
+    registry : Registry or None
+        For registry dataset names.
+    register_as : str or None
+        Add the finished model to ``registry_file`` under this name
+        (:func:`~ast_toolkit.catalog.register_model`).
+    registry_file : path
+        The user registry file it is added to; read it with ``ast --registry FILE``.
+    progress : Progress or None
+        Receives :class:`~ast_toolkit.progress.Step` reports: a bar per epoch
+        (task ``"train"``, ``info`` with the running loss) and a message per
+        event, whose ``info["event"]`` is ``start``, ``resume``, ``epoch``,
+        ``refine``, ``refit`` or ``done``.
+
+    Examples
+    --------
+    >>> result = fit("data/demo", "models/demo-cnn", encoder="cnn",  # doctest: +SKIP
+    ...              config=fit_config(lr=5e-4, time_limit=5))
+    >>> result.stopped, round(result.valid["mrr"], 2)  # doctest: +SKIP
+    ('time limit', 0.37)
+    """
+    out = Path(out)
+    if exist_ok and (out / CONFIG_FILE).exists():
+        result = _finished(out, encoder, objective)
+    else:
+        if (out / CHECKPOINT).exists() and not resume and not (out / CONFIG_FILE).exists():
+            raise ParameterError(
+                f"{out}: holds an unfinished training run; pass --resume to continue it, "
+                "or choose another --out"
+            )
+        trainer = Trainer(dataset, out, encoder=encoder, params=params, objective=objective,
+                          objective_params=objective_params, config=config,
+                          dataset_name=dataset_name, registry=registry, progress=progress)
+        if resume:
+            trainer.resume()
+        result = trainer.run()
+    if register_as:
+        result.registered = register_model(registry_file, register_as, result.out)
+    return result
+
+
+def fit_config(**options: Any) -> FitConfig:
+    """A :class:`FitConfig` from keyword options (None values keep defaults)."""
+    return make_config(FitConfig, {k: v for k, v in options.items() if v is not None},
+                       what="fit")
+

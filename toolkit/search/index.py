@@ -1,0 +1,456 @@
+"""Embedding indexes of whole pieces: ``ast index``.
+
+An index holds every piece of a collection as two embedding sequences — sheet
+windows slid along the unrolled systems (every 50 px, as [Carvalho & Widmer
+2021], :data:`~ast_toolkit.references.CARVALHO2021`) and spectrogram excerpts
+slid over a recording (every 0.5 s) — with what each row is and the model that
+made them.  Any :class:`~ast_toolkit.interfaces.Dataset` gives the sides its
+pieces have: a rendered dataset both, a user's recordings
+(:class:`~ast_toolkit.data.recordings.Recordings`) the audio side only.
+
+Layout (format :data:`INDEX_FORMAT`)::
+
+    INDEX/index.json        format, model (folder, encoder, sha256 of its weights),
+                            source (dataset folder and split, or audio files),
+                            settings (hops, excerpt length, spectrogram), pieces:
+                            id, row ranges [start, end) of each modality, duration, file
+    INDEX/sheet.npy         float32 [n_sheet_rows, dim]   (memory-mapped when read)
+    INDEX/sheet_rows.npy    float32 [n_sheet_rows, 3]     page, system, x (page pixels)
+    INDEX/audio.npy         float32 [n_audio_rows, dim]
+    INDEX/audio_rows.npy    float32 [n_audio_rows]        seconds (excerpt centre)
+    INDEX/failures.json     pieces that could not be indexed: id, file, reason
+    INDEX/.complete         written last
+
+While it is built, each piece's embeddings go to ``INDEX/.parts/<slug>.npz``
+(a temporary name, then a rename), so a killed run resumes where it stopped;
+the arrays are assembled, written under temporary names and renamed, and the
+completion marker comes last.  A run never leaves a partial index that a later
+run or ``ast match`` would take for complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..catalog import Registry, resolve_model_dir
+from ..data.datasets import dataset_of_model, open_dataset, resolve_piece
+from ..data.recordings import Recordings
+from ..data.sources import piece_slug
+from ..errors import IntegrityError, ParameterError, ToolkitError
+from ..interfaces import Dataset
+from ..io import atomic_path, atomic_write_text, read_json, save_npy
+from ..learn.modelfile import load_encoder, model_fingerprint, model_spectrogram
+from ..progress import Progress, Reporter
+from ..types import Collection, SpectrogramSpec
+
+__all__ = ["INDEX_FORMAT", "MODALITIES", "DIRECTIONS", "IndexReport", "Index", "build_index"]
+
+INDEX_FORMAT = 1
+MODALITIES = ("sheet", "audio")
+#: direction -> (query modality, collection modality)
+DIRECTIONS = {"a2s": ("audio", "sheet"), "s2a": ("sheet", "audio")}
+COMPLETE = ".complete"
+PARTS = ".parts"
+
+
+@dataclass
+class IndexReport:
+    """What a build did."""
+
+    out: Path
+    built: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    already_complete: bool = False
+    seconds: float = 0.0
+
+
+def _save_part(path: Path, **arrays: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        np.savez(tmp, **arrays)
+
+
+# --- building ---------------------------------------------------------------------------
+
+
+def _plan_dataset(ds, split: str) -> list[str]:
+    if split == "all":
+        return ds.piece_ids()
+    ids: list[str] = []
+    for s in split.split(","):
+        ids += ds.piece_ids(s.strip())
+    return sorted(set(ids))
+
+
+def build_index(model: str | os.PathLike, out: str | os.PathLike, *,
+                dataset: str | os.PathLike | Dataset | None = None, split: str = "test",
+                audio: Sequence[str | os.PathLike] | None = None, sheet_hop: int = 50,
+                audio_hop: float = 0.5, rendition: str | None = None, overwrite: bool = False,
+                registry: Registry | None = None, progress: Progress | None = None) -> IndexReport:
+    """Embed every piece of a collection into an index folder (resuming a killed run).
+
+    Parameters
+    ----------
+    model : str or path
+        A model folder (``ast fit``) or a registered model name.
+    out : path
+        The index folder.
+    dataset : str, path, Dataset or None
+        A dataset folder or registry name (opened with the plugin its
+        ``dataset.json`` names), or an open dataset; None takes the one the
+        model was trained on (unless ``audio`` is given).
+    split : str
+        ``train``, ``valid``, ``test``, a comma-separated list, or ``all``.
+    audio : sequence of paths or None
+        Audio files and folders (searched recursively) to index instead of a
+        dataset: the audio side only.
+    sheet_hop : int
+        Pixels between sheet windows (as [Carvalho & Widmer 2021]: 50).
+    audio_hop : float
+        Seconds between excerpt centres (rounded to whole frames; about 0.5).
+    rendition : str or None
+        Which performance of each dataset piece; None takes the first.
+    overwrite : bool
+        Replace an index of other settings in ``out``.
+    progress : Progress or None
+        A step per piece (task ``"index"``).
+
+    Returns
+    -------
+    IndexReport
+
+    Examples
+    --------
+    >>> report = build_index("models/demo-cnn", "indexes/demo", dataset="demo")  # doctest: +SKIP
+    >>> len(report.built), report.failed  # doctest: +SKIP
+    (14, [])
+    """
+    t0 = time.perf_counter()
+    out = Path(out)
+    model_dir = resolve_model_dir(model, registry)
+    encoder, cfg = load_encoder(model_dir, registry)
+    if sheet_hop < 1:
+        raise ParameterError(f"--sheet-hop must be >= 1 pixel, got {sheet_hop}")
+    if audio is not None and dataset is not None:
+        raise ParameterError("index either a dataset or audio files, not both")
+
+    if audio is not None:
+        # recordings get the model's spectrogram
+        ds: Dataset = Recordings(audio, model_spectrogram(cfg), audio_context=encoder.audio_shape[1])
+        plan = ds.piece_ids()
+        source: dict[str, Any] = {"kind": "audio", "files": [ds.source(p) for p in plan]}
+    else:
+        ds = dataset if isinstance(dataset, Dataset) else \
+            dataset_of_model(cfg, dataset, encoder=encoder, registry=registry)
+        plan = _plan_dataset(ds, split)
+        if not plan:
+            raise ParameterError(f"{ds.root}: no pieces in split {split!r}")
+        source = {"kind": "dataset", "root": str(ds.root.resolve()), "name": ds.name,
+                  "split": split, "rendition": rendition}
+    spec = ds.spectrogram
+    hop_frames = int(round(audio_hop * spec.fps))
+    if hop_frames < 1:
+        raise ParameterError(f"--audio-hop {audio_hop} s is shorter than one frame (1/{spec.fps:g} s)")
+    settings = {
+        "format": INDEX_FORMAT,
+        "model": {"folder": str(model_dir.resolve()), "encoder": cfg["encoder"],
+                  "sha256": model_fingerprint(model_dir), "dim": int(encoder.dim),
+                  "sheet_window": list(encoder.sheet_window),
+                  "audio_shape": list(encoder.audio_shape)},
+        "source": source,
+        "sheet_hop": int(sheet_hop),
+        "audio_hop": hop_frames,
+        "audio_context": int(encoder.audio_shape[1]),
+        "spectrogram": spec.to_dict(),
+    }
+
+    report = IndexReport(out)
+    if (out / COMPLETE).is_file():
+        old = _read_meta(out)
+        if old.get("settings") == settings:
+            report.already_complete = True
+            report.seconds = time.perf_counter() - t0
+            return report
+        if not overwrite:
+            raise ParameterError(
+                f"{out} holds an index made with other settings (model {old['settings']['model']['folder']}, "
+                f"source {old['settings']['source'].get('root') or 'audio files'}); pass --overwrite "
+                "or choose another --out")
+    if out.exists() and not overwrite and any(out.iterdir()) and not (out / PARTS).is_dir() \
+            and not (out / "index.json").exists():
+        raise ParameterError(f"{out} exists and is not an index folder; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / COMPLETE).unlink(missing_ok=True)  # first: a half-rebuilt index never looks complete
+    parts = out / PARTS
+    stamp = parts / "settings.json"
+    if parts.is_dir() and (not stamp.is_file() or json.loads(stamp.read_text()) != settings):
+        shutil.rmtree(parts)  # parts of another build: start afresh
+    parts.mkdir(exist_ok=True)
+    atomic_write_text(stamp, json.dumps(settings, indent=1))
+    for stale in parts.glob(".*.tmp-*"):
+        stale.unlink(missing_ok=True)
+
+    failures: dict[str, dict[str, str]] = {}
+    files = {pid: ds.source(pid) for pid in plan} if source["kind"] == "audio" else {}
+    job = Reporter(progress, "index", total=len(plan), unit="pieces")
+    for pid in plan:
+        part = parts / f"{piece_slug(pid)}.npz"
+        if part.is_file():
+            report.resumed.append(pid)
+        else:
+            try:
+                arrays = _embed_piece(encoder, ds, pid, sheet_hop, hop_frames, rendition)
+                _save_part(part, **arrays)
+                report.built.append(pid)
+            except Exception as exc:  # one bad piece never stops the batch: reported, file named
+                where = ds.source(pid)
+                reason = str(exc).replace(f"{where}: ", "")
+                if not isinstance(exc, ToolkitError):
+                    reason = f"{type(exc).__name__}: {reason}"
+                failures[pid] = {"piece": pid, "file": where, "reason": reason.splitlines()[0][:500]}
+        job.advance(failed=pid in failures)
+    report.failed = [failures[k] for k in sorted(failures)]
+    done = [pid for pid in plan if pid not in failures]
+    if not done:
+        raise ParameterError(f"no piece could be indexed; the first failure: "
+                             f"{report.failed[0]['file']}: {report.failed[0]['reason']}")
+    _assemble(out, parts, done, settings, files, report.failed)
+    shutil.rmtree(parts, ignore_errors=True)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _embed_piece(encoder: Any, ds: Dataset, pid: str, sheet_hop: int, audio_hop: int,
+                 performance: str | None) -> dict[str, np.ndarray]:
+    """A piece's embedding sequences, their positions, duration and performance."""
+    seq = ds.sequence(pid, sheet_hop=sheet_hop, audio_hop=audio_hop, performance=performance)
+    if not seq.sides:
+        raise ParameterError("the piece has neither a sheet nor an audio side")
+    arrays: dict[str, np.ndarray] = {}
+    if "sheet" in seq.sides:
+        arrays["sheet"] = encoder.embed_sheet(seq.sheet)
+        arrays["sheet_rows"] = seq.sheet_positions.astype(np.float32)
+    if "audio" in seq.sides:
+        arrays["audio"] = encoder.embed_audio(seq.audio)
+        arrays["audio_rows"] = seq.audio_times.astype(np.float32)
+    arrays["duration"] = np.float32(seq.duration)
+    if seq.performance is not None:
+        arrays["rendition"] = np.array(seq.performance)
+    return arrays
+
+
+def _assemble(out: Path, parts: Path, done: list[str], settings: dict[str, Any],
+              file_of: dict[str, str], failures: list[dict[str, str]]) -> None:
+    """Join the pieces' parts into the index's arrays and write ``index.json``, marker last."""
+    dim = settings["model"]["dim"]
+    seqs: dict[str, list[np.ndarray]] = {f"{m}{s}": [] for m in MODALITIES for s in ("", "_rows")}
+    pieces = []
+    counts = {m: 0 for m in MODALITIES}
+    for pid in done:
+        with np.load(parts / f"{piece_slug(pid)}.npz") as z:
+            entry: dict[str, Any] = {"id": pid, "duration": float(z["duration"])}
+            for m in MODALITIES:
+                if m in z:
+                    seqs[m].append(z[m])
+                    seqs[f"{m}_rows"].append(z[f"{m}_rows"])
+                    entry[m] = [counts[m], counts[m] + len(z[m])]
+                    counts[m] += len(z[m])
+            if "rendition" in z:
+                entry["rendition"] = str(z["rendition"])
+            if pid in file_of:
+                entry["file"] = file_of[pid]
+            pieces.append(entry)
+    present = [m for m in MODALITIES if seqs[m]]
+    for m in present:
+        save_npy(out / f"{m}.npy", np.concatenate(seqs[m]).astype(np.float32))
+        save_npy(out / f"{m}_rows.npy", np.concatenate(seqs[f"{m}_rows"]).astype(np.float32))
+    for m in MODALITIES:
+        if m not in present:
+            for suffix in ("", "_rows"):
+                (out / f"{m}{suffix}.npy").unlink(missing_ok=True)
+    meta = {
+        "format": INDEX_FORMAT,
+        "toolkit_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "settings": settings,
+        "modalities": present,
+        "rows": {m: counts[m] for m in present},
+        "dim": dim,
+        "pieces": pieces,
+    }
+    atomic_write_text(out / "failures.json", json.dumps(failures, indent=1))
+    atomic_write_text(out / "index.json", json.dumps(meta, indent=1))
+    (out / COMPLETE).write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def _read_meta(folder: Path) -> dict[str, Any]:
+    path = folder / "index.json"
+    if not path.is_file():
+        raise IntegrityError(f"{folder}: not an index (no index.json); make one with `ast index`")
+    meta = read_json(path)
+    if not isinstance(meta, dict):
+        raise IntegrityError(f"{path}: expected a JSON object")
+    if meta.get("format") != INDEX_FORMAT:
+        raise IntegrityError(f"{path}: index format {meta.get('format')!r}; this toolkit "
+                             f"({__version__}) reads format {INDEX_FORMAT}; rebuild it")
+    return meta
+
+
+class Index:
+    """A complete index folder, its arrays memory-mapped.
+
+    Parameters
+    ----------
+    folder : path
+        Written by :func:`build_index` (``ast index``).
+    """
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise IntegrityError(f"{self.folder}: no such index folder")
+        if not (self.folder / COMPLETE).is_file():
+            raise IntegrityError(
+                f"{self.folder}: not a complete index (no {COMPLETE} marker); run the same "
+                "`ast index` command again to finish it")
+        self.meta = _read_meta(self.folder)
+        self.settings = self.meta["settings"]
+        self.pieces = self.meta["pieces"]
+        self.ids = [p["id"] for p in self.pieces]
+        self._pos = {pid: i for i, pid in enumerate(self.ids)}
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.pieces)
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.meta["modalities"])
+
+    def has(self, modality: str) -> bool:
+        return modality in self.meta["modalities"]
+
+    def _array(self, name: str) -> np.ndarray:
+        if name not in self._arrays:
+            path = self.folder / f"{name}.npy"
+            try:
+                self._arrays[name] = np.load(path, mmap_mode="r")
+            except (OSError, ValueError) as exc:
+                raise IntegrityError(f"{path}: cannot read: {exc}") from None
+        return self._arrays[name]
+
+    def _check_modality(self, modality: str) -> None:
+        if modality not in MODALITIES:
+            raise ParameterError(f"modality must be sheet or audio, got {modality!r}")
+        if not self.has(modality):
+            raise ParameterError(f"{self.folder} has no {modality} side (it indexes "
+                                 f"{', '.join(self.modalities)})")
+
+    def piece(self, name: str) -> int:
+        """Position of a piece: its id, a unique part of it, or its 0-based number."""
+        if name in self._pos:
+            return self._pos[name]
+        return resolve_piece(name, self.ids, where=str(self.folder),
+                             hint=f"`ast match --index {self.folder} --list`")
+
+    def rows(self, modality: str, piece: int) -> tuple[int, int]:
+        """Row range ``[start, end)`` of a piece's sequence."""
+        self._check_modality(modality)
+        a, b = self.pieces[piece].get(modality, (0, 0))
+        return int(a), int(b)
+
+    def sequence(self, modality: str, piece: int) -> np.ndarray:
+        a, b = self.rows(modality, piece)
+        return np.asarray(self._array(modality)[a:b], dtype=np.float32)
+
+    def positions(self, modality: str, piece: int) -> np.ndarray:
+        """What each row of a piece is: ``[n, 3]`` page, system, x — or ``[n]`` seconds."""
+        a, b = self.rows(modality, piece)
+        return np.asarray(self._array(f"{modality}_rows")[a:b])
+
+    def collection(self, modality: str, pieces: Sequence[int] | None = None) -> Collection:
+        """The pieces' sequences of one modality (memory-mapped unless a subset)."""
+        self._check_modality(modality)
+        have = [i for i in range(len(self.pieces)) if modality in self.pieces[i]]
+        # the index writes each modality's rows piece after piece, in this order
+        offsets = np.array([0] + [self.pieces[i][modality][1] for i in have], dtype=np.int64)
+        full = Collection([self.ids[i] for i in have], self._array(modality), offsets)
+        if pieces is None:
+            return full
+        return full.subset([full.index(self.ids[i]) for i in pieces if modality in self.pieces[i]])
+
+    def search_modality(self, query_modality: str) -> str:
+        """The side a query of ``query_modality`` searches: the other one, or the
+        same when the index has only that (a recording against recordings)."""
+        other = "sheet" if query_modality == "audio" else "audio"
+        if self.has(other):
+            return other
+        if self.has(query_modality):
+            return query_modality
+        raise ParameterError(f"{self.folder} has no {other} side to search")
+
+    def rate(self, query_modality: str) -> float:
+        """Collection rows per query row: the median over pieces with both sides (1 without)."""
+        other = "sheet" if query_modality == "audio" else "audio"
+        ratios = [(p[other][1] - p[other][0]) / (p[query_modality][1] - p[query_modality][0])
+                  for p in self.pieces if other in p and query_modality in p
+                  and p[query_modality][1] > p[query_modality][0]]
+        return float(np.median(ratios)) if ratios else 1.0
+
+    def describe_row(self, modality: str, piece: int, row: int) -> dict[str, Any]:
+        """A row of a piece as a position: page / system / x (1-based page and system) or seconds."""
+        pos = self.positions(modality, piece)
+        row = int(min(max(row, 0), len(pos) - 1))
+        if modality == "audio":
+            return {"seconds": round(float(pos[row]), 2)}
+        page, system, x = pos[row]
+        return {"page": int(page) + 1, "system": int(system) + 1, "x": int(round(float(x)))}
+
+    @property
+    def spectrogram(self) -> SpectrogramSpec:
+        """The spectrogram settings of the indexed audio (a query recording gets the same)."""
+        return SpectrogramSpec.from_dict(self.settings["spectrogram"])
+
+    @property
+    def dataset_root(self) -> Path | None:
+        """The dataset folder the index was made from (None: a user's recordings)."""
+        src = self.settings["source"]
+        return Path(src["root"]) if src.get("kind") == "dataset" else None
+
+    def dataset(self) -> Dataset | None:
+        """The dataset the index was made from, opened with the index's window sizes
+        (None: made from a user's recordings, or the folder is gone)."""
+        root = self.dataset_root
+        if root is None or not root.is_dir():
+            return None
+        return open_dataset(root, sheet_window=tuple(self.settings["model"]["sheet_window"]),
+                            audio_context=int(self.settings["audio_context"]))
+
+    def listing(self) -> list[dict[str, Any]]:
+        """Every piece: number, id, duration (s) and rows per side, for ``ast match --list``."""
+        return [{"number": i, "id": p["id"], "duration": round(p["duration"], 1),
+                 **{m: p[m][1] - p[m][0] for m in MODALITIES if m in p}}
+                for i, p in enumerate(self.pieces)]
+
+    def load_encoder(self, model: str | os.PathLike | None = None,
+                     registry: Registry | None = None) -> tuple[Any, dict[str, Any]]:
+        """The model that made the index (or ``model``, if it is the same one)."""
+        folder = resolve_model_dir(model or self.settings["model"]["folder"], registry)
+        if model_fingerprint(folder) != self.settings["model"]["sha256"]:
+            raise IntegrityError(
+                f"{folder}: not the model this index was made with "
+                f"({self.settings['model']['folder']}); its embeddings would not compare")
+        return load_encoder(folder, registry)
