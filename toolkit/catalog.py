@@ -87,6 +87,13 @@ class SourceSpec:
         multi-tune ABC file is a piece) or a local file, folder or glob.
     limit : int or None
         At most this many pieces of this source, spread evenly over its sorted list.
+
+    Examples
+    --------
+    >>> [(s.path, s.limit) for s in load_registry(env=False).dataset("demo").sources]
+    [('music21:essenFolksong/*.abc', 50), ('music21:bach/bwv*', 20)]
+    >>> SourceSpec("scores/*.musicxml")
+    SourceSpec(path='scores/*.musicxml', limit=None)
     """
 
     path: str
@@ -105,6 +112,13 @@ class RenderSpec:
         Page image width in pixels (MSMD: 835).
     qpm : float or None
         Tempo in quarter notes per minute; None uses each score's own marking.
+
+    Examples
+    --------
+    >>> load_registry(env=False).dataset("demo").render
+    RenderSpec(renderer='verovio', page_width=835, qpm=None)
+    >>> RenderSpec(renderer="lilypond", qpm=100).page_width
+    835
     """
 
     renderer: str = "verovio"
@@ -125,6 +139,13 @@ class RenditionSpec:
     splits : tuple of str
         The splits whose pieces get this rendition (a test soundfont is kept out of
         training by listing only ``test``).
+
+    Examples
+    --------
+    >>> RenditionSpec("TimGM6mb", tempo=0.9)
+    RenditionSpec(soundfont='TimGM6mb', tempo=0.9, splits=('train', 'valid', 'test'))
+    >>> [r.soundfont for r in SynthesisSpec().renditions if "test" in r.splits]
+    ['MuseScore_General']
     """
 
     soundfont: str
@@ -145,6 +166,14 @@ class SynthesisSpec:
     program : int
         General MIDI program on every channel (0 = acoustic grand piano).
     renditions : tuple of RenditionSpec
+
+    Examples
+    --------
+    >>> synthesis = load_registry(env=False).dataset("demo").synthesis
+    >>> synthesis.synthesizer, synthesis.sample_rate, len(synthesis.renditions)
+    ('fluidsynth', 22050, 4)
+    >>> sorted({(r.soundfont, r.tempo) for r in synthesis.renditions if "train" in r.splits})
+    [('FluidR3_GM', 1.0), ('FluidR3_GM', 1.1), ('TimGM6mb', 0.9)]
     """
 
     synthesizer: str = "fluidsynth"
@@ -160,7 +189,17 @@ class SynthesisSpec:
 
 @dataclass(frozen=True)
 class SplitSpec:
-    """Piece-level split, deterministic from ``seed``; fractions sum to 1."""
+    """Piece-level split, deterministic from ``seed``; fractions sum to 1.
+
+    Examples
+    --------
+    >>> SplitSpec()
+    SplitSpec(train=0.7, valid=0.1, test=0.2, seed=0)
+    >>> SplitSpec(train=0.8, valid=0.1, test=0.2)
+    Traceback (most recent call last):
+    ...
+    ValueError: split fractions must be >= 0 and sum to 1, got train=0.8, valid=0.1, test=0.2
+    """
 
     train: float = 0.7
     valid: float = 0.1
@@ -178,7 +217,16 @@ class SplitSpec:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A named dataset: corpus selection, render and synthesis settings, split."""
+    """A named dataset: corpus selection, render and synthesis settings, split.
+
+    Examples
+    --------
+    >>> spec = load_registry(env=False).dataset("folk-dcca")
+    >>> spec.name, len(spec.sources), spec.origin.name
+    ('folk-dcca', 3, 'registry.toml')
+    >>> spec.spectrogram.fps, spec.spectrogram.bands_per_octave, spec.split.test
+    (31.25, 24, 0.2)
+    """
 
     name: str
     sources: tuple[SourceSpec, ...]
@@ -207,6 +255,13 @@ class ModelSpec:
         Training objective.
     params : dict
         Encoder hyper-parameters, checked by the encoder plugin itself.
+
+    Examples
+    --------
+    >>> spec = ModelSpec("demo-attention", "attention", "models/demo-attention", dataset="demo",
+    ...                  params={"context": 84}, origin=Path("/srv/ast/registry.toml"))
+    >>> spec.checkpoint_path.as_posix()  # relative to the registry file's folder
+    '/srv/ast/models/demo-attention'
     """
 
     name: str
@@ -227,7 +282,16 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class Registry:
-    """Every named dataset and model, with the files they came from."""
+    """Every named dataset and model, with the files they came from.
+
+    Examples
+    --------
+    >>> registry = load_registry(env=False)
+    >>> "demo" in registry.datasets, registry.files[0] == bundled_registry_path()
+    (True, True)
+    >>> registry.dataset("demo").split
+    SplitSpec(train=0.7, valid=0.1, test=0.2, seed=0)
+    """
 
     datasets: dict[str, DatasetSpec]
     models: dict[str, ModelSpec]
@@ -382,7 +446,14 @@ def _parse_file(path: Path) -> tuple[dict[str, DatasetSpec], dict[str, ModelSpec
 
 
 def bundled_registry_path() -> Path:
-    """The ``registry.toml`` that ships with the toolkit."""
+    """The ``registry.toml`` that ships with the toolkit.
+
+    Examples
+    --------
+    >>> path = bundled_registry_path()
+    >>> path.name, path.is_file()
+    ('registry.toml', True)
+    """
     source_tree = Path(__file__).resolve().parent.parent / "registry.toml"
     if source_tree.is_file():
         return source_tree
@@ -391,7 +462,14 @@ def bundled_registry_path() -> Path:
 
 
 def registry_files(extra: Iterable[str | os.PathLike] = (), *, env: bool = True) -> list[Path]:
-    """The registry files in reading order: bundled, ``$AST_REGISTRY``, ``extra``."""
+    """The registry files in reading order: bundled, ``$AST_REGISTRY``, ``extra``.
+
+    Examples
+    --------
+    >>> files = registry_files(["my-models.toml"], env=False)
+    >>> files[0] == bundled_registry_path(), [path.name for path in files]
+    (True, ['registry.toml', 'my-models.toml'])
+    """
     files = [bundled_registry_path()]
     if env and os.environ.get(ENV_VAR):
         files += [Path(p) for p in os.environ[ENV_VAR].split(os.pathsep) if p]

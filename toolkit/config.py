@@ -22,6 +22,17 @@ def parse_param(text: str) -> tuple[str, Any]:
 
     ``context=84`` gives an int, ``sheet_backbone=resnet18`` a string,
     ``sheet_window=[160,200]`` a list.
+
+    Examples
+    --------
+    >>> parse_param("context=84"), parse_param("sheet_backbone=resnet18")
+    (('context', 84), ('sheet_backbone', 'resnet18'))
+    >>> parse_param("sheet_window=[160,200]")
+    ('sheet_window', [160, 200])
+    >>> parse_param("context")
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.ParameterError: expected KEY=VALUE, got 'context'
     """
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
@@ -71,7 +82,26 @@ def _coerce(tp: Any, value: Any, key: str, what: str) -> Any:
 
 
 def make_config(cls: type, params: dict[str, Any], *, what: str) -> Any:
-    """Build the frozen dataclass ``cls`` from ``params``; unknown keys get a did-you-mean."""
+    """Build the frozen dataclass ``cls`` from ``params``; unknown keys get a did-you-mean.
+
+    Examples
+    --------
+    >>> @dataclasses.dataclass(frozen=True)
+    ... class Settings:
+    ...     context: int = 42
+    ...     sheet_window: tuple[int, int] = (160, 200)
+    >>> make_config(Settings, dict(map(parse_param, ["context=84", "sheet_window=[80,100]"])),
+    ...             what="encoder 'cnn'")
+    Settings(context=84, sheet_window=(80, 100))
+    >>> make_config(Settings, {"contxt": 84}, what="encoder 'cnn'")
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.ParameterError: encoder 'cnn': unknown parameter 'contxt'; did you mean 'context'? Allowed: context, sheet_window
+    >>> make_config(Settings, {"context": 8.4}, what="encoder 'cnn'")
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.ParameterError: encoder 'cnn': context must be int, got 8.4
+    """
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     for key in params:

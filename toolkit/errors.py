@@ -28,7 +28,21 @@ __all__ = [
 
 
 class ToolkitError(Exception):
-    """Root of every error raised by ``ast`` on purpose."""
+    """Root of every error raised by ``ast`` on purpose.
+
+    Examples
+    --------
+    >>> from ast_toolkit.catalog import load_registry
+    >>> try:
+    ...     load_registry(env=False).dataset("chorale")
+    ... except ToolkitError as exc:
+    ...     print(type(exc).__name__)
+    UnknownEntryError
+    >>> all(issubclass(e, ToolkitError) for e in (
+    ...     ParameterError, RegistryError, UnknownNameError, UnknownPluginError, UnknownEntryError,
+    ...     PluginLoadError, PluginInterfaceError, IntegrityError, AudioError, RenderError))
+    True
+    """
 
 
 class ParameterError(ToolkitError, ValueError):

@@ -178,6 +178,16 @@ class Dataset(ABC):
         The dataset's name (its registry name, or the folder's).
     sheet_window : (int, int)
     audio_context : int
+
+    Examples
+    --------
+    >>> from ast_toolkit import plugins
+    >>> from ast_toolkit.data.datasets import open_dataset
+    >>> encoder = plugins.create("encoders", "cnn")  # doctest: +SKIP
+    >>> dataset = open_dataset("data/demo", encoder=encoder)  # doctest: +SKIP
+    >>> seq = dataset.sequence(dataset.piece_ids("test")[0])  # doctest: +SKIP
+    >>> seq.sides, seq.sheet.shape[1:], seq.audio.shape[1:]  # doctest: +SKIP
+    (('sheet', 'audio'), (160, 200), (92, 42))
     """
 
     #: The splits a dataset knows.
@@ -346,7 +356,19 @@ class Dataset(ABC):
 
 
 class Encoder(ABC):
-    """Two pathways embedding sheet snippets and spectrogram excerpts into one space."""
+    """Two pathways embedding sheet snippets and spectrogram excerpts into one space.
+
+    Examples
+    --------
+    >>> from ast_toolkit import plugins
+    >>> encoder = plugins.create("encoders", "cnn", filters=[8, 16, 16, 16])
+    >>> sheet = encoder.embed_sheet(np.zeros((3, 160, 200), np.float32))  # sheet_window
+    >>> audio = encoder.embed_audio(np.zeros((3, 92, 42), np.float32))  # audio_shape
+    >>> sheet.shape, audio.shape, encoder.dim
+    ((3, 32), (3, 32), 32)
+    >>> bool(np.allclose(np.linalg.norm(audio, axis=1), 1.0))
+    True
+    """
 
     #: Plugin name, recorded in saved models.
     name: ClassVar[str] = ""
@@ -403,6 +425,17 @@ class Objective(ABC):
 
     The interface stays framework-free; the bundled objectives are torch modules
     (learnable parameters such as a temperature are trained with the encoder).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from ast_toolkit import plugins
+    >>> objective = plugins.create("objectives", "ranking", margin=0.7)
+    >>> pairs = torch.eye(4)  # row i of both pathways: an aligned pair
+    >>> float(objective.loss(pairs, pairs)), objective.cca
+    (0.0, 'none')
+    >>> round(float(objective.loss(pairs, pairs.flip(0))), 2)  # every pair mismatched
+    6.2
     """
 
     #: Plugin name.
@@ -433,6 +466,16 @@ class Matcher(ABC):
     The collection holds one modality (sheet snippets or audio excerpts) and
     the query is usually the other: audio -> score (A2S) or score -> audio
     (S2A).  Scores are comparable within one query only.
+
+    Examples
+    --------
+    >>> from ast_toolkit import plugins
+    >>> x = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
+    >>> x /= np.linalg.norm(x, axis=1, keepdims=True)
+    >>> matcher = plugins.create("matchers", "dtw")
+    >>> matcher.fit(Collection.from_mapping({"a": x[:20], "b": x[20:]}))
+    >>> [(m.piece, m.start, m.end) for m in matcher.match(x[25:45], top=2)]
+    [('b', 0, 29), ('a', 0, 19)]
     """
 
     #: Plugin name.
@@ -481,6 +524,16 @@ class Metric(ABC):
     A subclass declares its state with :meth:`add_state` in ``__init__`` and
     implements :meth:`update` and :meth:`compute`; the base class owns
     :meth:`reset` and :meth:`merge`.  Every metric has a plain-function twin.
+
+    Examples
+    --------
+    >>> from ast_toolkit import plugins
+    >>> mrr = plugins.create("metrics", "mrr")
+    >>> mrr([0.9, 0.2], [True, False], [0, 0])  # query 0: the relevant piece first
+    1.0
+    >>> mrr([0.9, 0.2], [False, True], [1, 1])  # query 1: second; the mean of 1 and 1/2
+    0.75
+    >>> mrr.reset()
     """
 
     #: Whether a larger value is better.

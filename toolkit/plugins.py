@@ -50,6 +50,7 @@ __all__ = [
     "create",
     "check",
     "refresh",
+    "describe",
 ]
 
 #: short group name -> (entry-point group, interface every plugin must implement)
@@ -87,6 +88,14 @@ class PluginInfo:
         That distribution's version.
     shadows : tuple of str
         Other distributions registering the same name (ignored in favour of this one).
+
+    Examples
+    --------
+    >>> info = get("matchers", "dtw")
+    >>> info.group, info.name, info.entry_point_group
+    ('matchers', 'dtw', 'ast.matchers')
+    >>> info.target
+    'ast_toolkit_plugins.matchers.dtw:DTWMatcher'
     """
 
     group: str
@@ -103,7 +112,14 @@ class PluginInfo:
 
 @dataclass(frozen=True)
 class PluginStatus:
-    """Result of :func:`check`: ``ok`` or broken with a reason."""
+    """Result of :func:`check`: ``ok`` or broken with a reason.
+
+    Examples
+    --------
+    >>> status = check(get("metrics", "mrr"))
+    >>> status.ok, status.reason, status.info.name
+    (True, '', 'mrr')
+    """
 
     info: PluginInfo
     ok: bool
@@ -126,7 +142,14 @@ def _check_group(group: str) -> str:
 
 
 def refresh() -> None:
-    """Forget what was discovered, e.g. after a ``pip install`` in this process."""
+    """Forget what was discovered, e.g. after a ``pip install`` in this process.
+
+    Examples
+    --------
+    >>> refresh()
+    >>> "dtw" in names("matchers")  # read again from the installed metadata
+    True
+    """
     _cache.clear()
 
 
@@ -177,13 +200,32 @@ def discover(group: str | None = None) -> list[PluginInfo]:
     -------
     list of PluginInfo
         Sorted by group, then name.
+
+    Examples
+    --------
+    >>> "mrr" in [info.name for info in discover("metrics")]
+    True
+    >>> {info.group for info in discover()} == set(GROUPS)
+    True
+    >>> discover("metric")
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.ParameterError: unknown plugin group 'metric'; did you mean 'metrics'? Known: commands, datasets, encoders, matchers, metrics, objectives, renderers, synthesizers
     """
     groups = [_check_group(group)] if group else list(GROUPS)
     return [info for g in groups for info in _discover_group(g)]
 
 
 def names(group: str) -> list[str]:
-    """Registered names in ``group``, sorted."""
+    """Registered names in ``group``, sorted.
+
+    Examples
+    --------
+    >>> "dtw" in names("matchers"), "recall@k" in names("metrics")
+    (True, True)
+    >>> names("encoders") == sorted(names("encoders"))
+    True
+    """
     return [info.name for info in discover(group)]
 
 
@@ -206,7 +248,17 @@ def _resolve(group: str, name: str) -> tuple[PluginInfo, dict[str, Any]]:
 
 
 def get(group: str, name: str) -> PluginInfo:
-    """Metadata of the plugin ``name`` in ``group``; raises :class:`UnknownPluginError`."""
+    """Metadata of the plugin ``name`` in ``group``; raises :class:`UnknownPluginError`.
+
+    Examples
+    --------
+    >>> get("metrics", "recall@10").name  # base@VALUE names the plugin base@k
+    'recall@k'
+    >>> get("metrics", "mmr")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.UnknownPluginError: unknown metric plugin 'mmr'; did you mean 'mrr'...
+    """
     return _resolve(_check_group(group), name)[0]
 
 
@@ -255,6 +307,14 @@ def load(group: str, name: str) -> Any:
         The plugin failed to import.
     PluginInterfaceError
         It imported but is not a concrete implementation of the group's interface.
+
+    Examples
+    --------
+    >>> from ast_toolkit.interfaces import Matcher
+    >>> issubclass(load("matchers", "dtw"), Matcher)
+    True
+    >>> load("commands", "plugins").name  # a click command, not a class
+    'plugins'
     """
     return _load_info(get(group, name))
 
@@ -264,6 +324,17 @@ def create(group: str, name: str, /, **kwargs: Any) -> Any:
 
     Dropping None lets CLI options that were not given fall back to the plugin's own
     defaults instead of overriding them.
+
+    Examples
+    --------
+    >>> create("metrics", "recall@10").k
+    10
+    >>> create("matchers", "dtw", steps=None).config.steps  # None: the plugin's default
+    'basic'
+    >>> create("metrics", "recall@ten")
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.ParameterError: metric 'recall@ten': the value after '@' must be an integer, got 'ten'
     """
     info, implied = _resolve(_check_group(group), name)
     if group in _INSTANCE_GROUPS:
@@ -277,7 +348,16 @@ def create(group: str, name: str, /, **kwargs: Any) -> Any:
 
 
 def check(info: PluginInfo) -> PluginStatus:
-    """Import ``info``'s plugin and check its interface; never raises for a broken plugin."""
+    """Import ``info``'s plugin and check its interface; never raises for a broken plugin.
+
+    Examples
+    --------
+    >>> check(get("matchers", "dtw")).ok
+    True
+    >>> broken = PluginInfo("metrics", "broken", "no_such_module:Metric", "my-dist", "1.0")
+    >>> check(broken).reason
+    "ModuleNotFoundError: No module named 'no_such_module'"
+    """
     try:
         _load_info(info)
     except PluginInterfaceError as exc:
@@ -286,3 +366,47 @@ def check(info: PluginInfo) -> PluginStatus:
         cause = exc.__cause__
         return PluginStatus(info, False, f"{type(cause).__name__}: {cause}")
     return PluginStatus(info, True)
+
+
+def describe(group: str, name: str) -> dict[str, Any]:
+    """What a plugin is and which settings it takes: for ``ast plugins show``.
+
+    The settings are the fields of the plugin's typed ``Config`` dataclass
+    when it has one (encoders, matchers), else its constructor's keywords.
+
+    Returns
+    -------
+    dict
+        ``group, name, target, distribution, version, doc`` (its docstring)
+        and ``params``: ``[{"name", "type", "default"}]``.
+
+    Examples
+    --------
+    >>> info = describe("matchers", "vote")
+    >>> [(p["name"], p["default"]) for p in info["params"]][:2]
+    [('k', 25), ('exact_rows', 200000)]
+    >>> describe("encoders", "cnn")["params"][0]
+    {'name': 'sheet_window', 'type': 'tuple[int, int]', 'default': (160, 200)}
+    """
+    import dataclasses
+
+    info = get(group, name)
+    obj = _load_info(info)
+    params = []
+    config = getattr(obj, "Config", None)
+    if dataclasses.is_dataclass(config):
+        for f in dataclasses.fields(config):
+            default = f.default if f.default is not dataclasses.MISSING else None
+            params.append({"name": f.name, "type": str(f.type), "default": default})
+    elif inspect.isclass(obj):
+        for p in list(inspect.signature(obj.__init__).parameters.values())[1:]:
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            default = None if p.default is p.empty else p.default
+            annotation = p.annotation if isinstance(p.annotation, str) else \
+                getattr(p.annotation, "__name__", str(p.annotation))
+            params.append({"name": p.name, "type": "" if p.annotation is p.empty else annotation,
+                           "default": default})
+    return {"group": info.group, "name": info.name, "target": info.target,
+            "distribution": info.distribution, "version": info.version,
+            "doc": inspect.getdoc(obj) or "", "params": params}

@@ -51,6 +51,14 @@ class Step:
     message : str or None
         A line to print (an epoch's summary, a refinement round); a report
         with a message moves no bar.
+
+    Examples
+    --------
+    >>> step = Step("train", "epoch 3", done=120, total=400, unit="batches", info={"loss": 0.41})
+    >>> f"{step.description}: {step.done}/{step.total} {step.unit}, loss {step.info['loss']}"
+    'epoch 3: 120/400 batches, loss 0.41'
+    >>> step.message is None  # a bar update, not a line to print
+    True
     """
 
     task: str
@@ -87,6 +95,17 @@ class Reporter:
     announce : bool
         Send the first step (nothing done yet) at once, so a bar shows before
         the first unit is finished.
+
+    Examples
+    --------
+    >>> def show(step):
+    ...     print(step.message or f"{step.description}: {step.done}/{step.total} {step.info}")
+    >>> job = Reporter(show, "render", total=2, unit="pieces")
+    render: 0/2 {}
+    >>> job.advance(seconds=1.5)
+    render: 1/2 {'seconds': 1.5}
+    >>> job.say("altdeu10: the engraver failed")
+    altdeu10: the engraver failed
     """
 
     def __init__(self, callback: Progress | None, task: str, *, description: str | None = None,

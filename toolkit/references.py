@@ -149,7 +149,21 @@ CITATIONS: dict[str, str] = {
 
 
 def bibtex(*names: str) -> str:
-    """The BibTeX entries of the constants ``names`` (every one when none is given)."""
+    """The BibTeX entries of the constants ``names`` (every one when none is given).
+
+    Examples
+    --------
+    >>> print(bibtex("WANG2003").splitlines()[0])
+    @inproceedings{wang2003industrial,
+    >>> bibtex("KIROS2014", "OORD2018").count("@article{")
+    2
+    >>> bibtex().count("@") == len(CITATIONS)  # every entry
+    True
+    >>> bibtex("MULLER2019")
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.UnknownNameError: unknown reference 'MULLER2019'; did you mean 'MUELLER2019' or 'MUELLER2015' or 'BALKE2019'? Known: ANDREW2013, BALKE2019, CARVALHO2021, DORFER2016, DORFER2018_IJMIR, DORFER2018_TISMIR, KIROS2014, MUELLER2015, MUELLER2019, OORD2018, WANG2003
+    """
     for name in names:
         if name not in CITATIONS:
             raise UnknownNameError(did_you_mean(name, CITATIONS, what="reference"))

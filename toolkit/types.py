@@ -96,6 +96,14 @@ class ScoreSource:
         The score file (MusicXML, MXL, ABC, Humdrum kern or MEI).
     number : int or None
         Tune / movement number inside a multi-piece file (ABC ``X:``), else None.
+
+    Examples
+    --------
+    >>> score = ScoreSource("essenFolksong/altdeu10.abc#12", Path("altdeu10.abc"), number=12)
+    >>> score.path.suffix, score.number
+    ('.abc', 12)
+    >>> ScoreSource("bach/bwv66.6", Path("bwv66.6.mxl")).number is None
+    True
     """
 
     id: str
@@ -119,6 +127,14 @@ class NoteHead:
         The note head's box in page pixels.
     pitch : int
         MIDI pitch.
+
+    Examples
+    --------
+    >>> head = NoteHead("note-0007", page=0, system=1, bbox=(212.0, 431.0, 224.0, 441.0),
+    ...                 pitch=67)
+    >>> x0, y0, x1, y1 = head.bbox
+    >>> (x0 + x1) / 2, (y0 + y1) / 2  # its centre in page pixels
+    (218.0, 436.0)
     """
 
     id: str
@@ -140,6 +156,13 @@ class SystemBox:
         0-based page index.
     bbox : BBox
         Union of the system's staff boxes, in page pixels.
+
+    Examples
+    --------
+    >>> system = SystemBox(index=1, page=0, bbox=(38.0, 402.0, 797.0, 478.0))
+    >>> head = NoteHead("note-0007", 0, 1, (212.0, 431.0, 224.0, 441.0), 67)
+    >>> head.system == system.index and system.bbox[1] <= head.bbox[1] <= system.bbox[3]
+    True
     """
 
     index: int
@@ -164,6 +187,14 @@ class NoteEvent:
     notehead : str or None
         Id of the note head this event plays; a repeated passage gives several
         events with the same note head.  None for a note with no note head.
+
+    Examples
+    --------
+    >>> event = NoteEvent(onset=1.5, duration=0.25, pitch=67, notehead="note-0007")
+    >>> event.velocity, event.onset + event.duration
+    (80, 1.75)
+    >>> NoteEvent(2.0, 0.5, 60).notehead is None  # a note the score does not show
+    True
     """
 
     onset: float
@@ -187,6 +218,15 @@ class RenderedScore:
         Performed notes at the tempo the score was rendered for, sorted by onset.
     meta : dict
         Renderer name and version, tempo, and anything else worth recording.
+
+    Examples
+    --------
+    >>> page = np.full((1181, 835), 255, np.uint8)  # one blank page, 835 pixels wide
+    >>> head = NoteHead("note-0001", 0, 0, (212.0, 431.0, 224.0, 441.0), 67)
+    >>> rendered = RenderedScore([page], [head], [SystemBox(0, 0, (38.0, 402.0, 797.0, 478.0))],
+    ...                          [NoteEvent(0.0, 0.5, 67, notehead="note-0001")], {"qpm": 120})
+    >>> len(rendered.pages), rendered.pages[0].shape, rendered.events[0].notehead
+    (1, (1181, 835), 'note-0001')
     """
 
     pages: list[np.ndarray]
@@ -212,6 +252,13 @@ class SnippetPair:
         The note head at the snippet's centre.
     onset : float
         Seconds: the onset at the excerpt's centre.
+
+    Examples
+    --------
+    >>> pair = SnippetPair(np.zeros((160, 200), np.float32), np.zeros((92, 42), np.float32),
+    ...                    piece="altdeu10", notehead="note-0007", onset=1.5)
+    >>> pair.sheet.shape, pair.audio.shape, pair.onset
+    ((160, 200), (92, 42), 1.5)
     """
 
     sheet: np.ndarray
@@ -367,6 +414,18 @@ class Collection:
         reading order (a memory map is fine: it is read, never written).
     offsets : np.ndarray [shape=(n_pieces + 1,)], int
         Piece ``p`` owns rows ``offsets[p] .. offsets[p+1] - 1``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> pieces = Collection.from_mapping({"a": rng.normal(size=(3, 4)),
+    ...                                   "b": rng.normal(size=(5, 4))})
+    >>> len(pieces), pieces.dim, pieces.offsets.tolist(), pieces.sequence(pieces.index("b")).shape
+    (2, 4, [0, 3, 8], (5, 4))
+    >>> Collection(["a", "b"], np.zeros((8, 4), np.float32), [0, 3, 9])
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.ParameterError: offsets must rise from 0 to 8 rows in 3 steps
     """
 
     def __init__(self, ids, embeddings: np.ndarray, offsets: np.ndarray) -> None:
@@ -441,6 +500,14 @@ class Match:
     path : np.ndarray [shape=(length, 2)], int or None
         ``(query row, piece row)`` pairs of an alignment, when the matcher
         computes one.
+
+    Examples
+    --------
+    >>> match = Match("altdeu10", score=-0.31, start=4, end=17)
+    >>> match
+    Match(piece='altdeu10', score=-0.31, start=4, end=17)
+    >>> match == Match("altdeu10", -0.31, 4, 17, path=np.zeros((14, 2), np.int64))  # path ignored
+    True
     """
 
     piece: str

@@ -21,8 +21,8 @@ from ._common import PluginOption, ProgressDisplay, console, err_console, parse_
               help="Model folder to write (config.json, weights.pt, log.jsonl).")
 @click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE",
               help="Encoder hyper-parameter (repeatable; values are read as JSON), e.g. "
-              "audio_context=168, filters=[16,32,64,64], sheet_backbone=resnet18 — each "
-              "encoder's are in its docstring; a wrong key gets a did-you-mean.")
+              "audio_context=168, filters=[16,32,64,64], sheet_backbone=resnet18; `ast plugins "
+              "show encoders NAME` lists an encoder's; a wrong key gets a did-you-mean.")
 @click.option("--loss-param", "loss_params", multiple=True, metavar="KEY=VALUE",
               help="Objective parameter (repeatable), e.g. margin=0.5, direction=a2s, temperature=0.1.")
 @click.option("--epochs", type=int, help="Most epochs.  [default: 100]")

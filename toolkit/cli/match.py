@@ -48,7 +48,8 @@ def _print_listing(index_dir: str, as_json: bool) -> None:
               "prefilter's K best pieces (Carvalho & Widmer 2021, footnote 1).")
 @click.option("--matcher-param", "matcher_params", multiple=True, metavar="KEY=VALUE",
               help="Matcher hyper-parameter (repeatable), e.g. k=10, codes=512; "
-              "MATCHER.KEY=VALUE when several matchers are in play.")
+              "MATCHER.KEY=VALUE when several matchers are in play (`ast plugins show "
+              "matchers NAME` lists them).")
 @click.option("--direction", default="a2s", show_default=True, type=click.Choice(["a2s", "s2a"]),
               help="For a piece query: a2s queries its recording against the scores, s2a "
               "its score against the recordings.")

@@ -65,3 +65,31 @@ def list_plugins(group_name: str | None, check: bool, as_json: bool) -> None:
         err_console.print(f"[yellow]warning:[/] {note}")
     if not rows:
         console.print("no plugins registered" + (f" in group {group_name!r}" if group_name else ""))
+
+
+@group.command("show")
+@click.argument("group_name", metavar="GROUP")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def show(group_name: str, name: str, as_json: bool) -> None:
+    """What one plugin does and the settings it takes (its `--param` / `--matcher-param` keys).
+
+    \b
+    Examples:
+      ast plugins show encoders attention
+      ast plugins show matchers sdtw
+    """
+    info = plugins.describe(group_name, name)
+    if as_json:
+        print_json(info)
+        return
+    console.print(f"[bold]{info['group'][:-1]} {info['name']}[/] — {info['target']} "
+                  f"({info['distribution']} {info['version']})\n")
+    console.print(info["doc"], markup=False, highlight=False)
+    if info["params"]:
+        table = Table(title="settings")
+        for col in ("name", "type", "default"):
+            table.add_column(col)
+        for p in info["params"]:
+            table.add_row(p["name"], p["type"], repr(p["default"]))
+        console.print(table)

@@ -77,6 +77,19 @@ def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
     ------
     AudioError
         The file is missing, empty, not audio, damaged, or holds no samples.
+
+    Examples
+    --------
+    >>> import tempfile, soundfile
+    >>> path = Path(tempfile.mkdtemp()) / "take.wav"
+    >>> soundfile.write(path, np.stack([np.full(22050, 0.5), np.zeros(22050)], axis=1), 22050)
+    >>> audio = load_audio(path, 22050)  # stereo: the two channels are averaged
+    >>> audio.shape, audio.dtype, float(audio[0])
+    ((22050,), dtype('float32'), 0.25)
+    >>> load_audio(path.with_suffix(".flac"), 22050)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.AudioError: .../take.flac: no such file
     """
     import soundfile
 
@@ -122,7 +135,21 @@ def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
 
 def check_audible(audio: np.ndarray, path: str | os.PathLike, *, min_seconds: float,
                   sample_rate: int, what: str = "one excerpt") -> None:
-    """Refuse silence and recordings shorter than ``min_seconds``."""
+    """Refuse silence and recordings shorter than ``min_seconds``.
+
+    Examples
+    --------
+    >>> tone = 0.1 * np.sin(2 * np.pi * 440 * np.arange(66150) / 22050)  # 3 s
+    >>> check_audible(tone, "take.wav", min_seconds=2.1, sample_rate=22050)  # passes
+    >>> check_audible(tone[:22050], "take.wav", min_seconds=2.1, sample_rate=22050)
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.AudioError: take.wav: 1.00 s of audio is shorter than one excerpt (2.1 s)
+    >>> check_audible(np.zeros(66150), "take.wav", min_seconds=2.1, sample_rate=22050)
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.AudioError: take.wav: the audio is silent (peak -inf dBFS, below -60 dBFS)
+    """
     duration = len(audio) / sample_rate
     if duration < min_seconds:
         raise AudioError(f"{path}: {duration:.2f} s of audio is shorter than {what} "
@@ -142,6 +169,16 @@ def find_audio_files(paths: Iterable[str | os.PathLike]) -> list[tuple[str, Path
     list of (str, Path)
         ``(id, file)``: the id is the path relative to the folder it was found
         in (prefixed with the folder's name), or the file name; sorted by id.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp()) / "takes"
+    >>> (folder / "day1").mkdir(parents=True)
+    >>> for name in ("day1/a.wav", "b.flac", "cover.png"):
+    ...     _ = (folder / name).write_bytes(b"")
+    >>> [file_id for file_id, _ in find_audio_files([folder])]
+    ['takes/b.flac', 'takes/day1/a.wav']
     """
     out: dict[str, Path] = {}
     for p in paths:
@@ -162,7 +199,17 @@ def find_audio_files(paths: Iterable[str | os.PathLike]) -> list[tuple[str, Path
 
 def excerpt_centres(n_frames: int, context: int, hop: int) -> np.ndarray:
     """Centre frames of excerpts slid over a spectrogram: every ``hop`` frames from
-    ``context // 2`` (the first excerpt starts at frame 0)."""
+    ``context // 2`` (the first excerpt starts at frame 0).
+
+    Examples
+    --------
+    >>> excerpt_centres(100, context=42, hop=20)
+    array([21, 41, 61, 81])
+    >>> excerpt_centres(100, context=42, hop=0)
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.ParameterError: hop and context must be >= 1 frame, got 0 and 42
+    """
     if hop < 1 or context < 1:
         raise ParameterError(f"hop and context must be >= 1 frame, got {hop} and {context}")
     return np.arange(context // 2, max(n_frames, 1), hop)
@@ -184,6 +231,15 @@ def excerpts(spectrogram: np.ndarray, context: int, hop: int) -> tuple[np.ndarra
     excerpts : np.ndarray [shape=(n, n_bins, context)], float32
     centres : np.ndarray [shape=(n,)], int
         Centre frame of each.
+
+    Examples
+    --------
+    >>> spec = np.ones((92, 100), np.float32)
+    >>> windows, centres = excerpts(spec, context=42, hop=20)
+    >>> windows.shape, centres.tolist()
+    ((4, 92, 42), [21, 41, 61, 81])
+    >>> windows[-1, 0, -3:]  # the last excerpt runs past the end: zero-padded
+    array([1., 0., 0.], dtype=float32)
     """
     centres = excerpt_centres(spectrogram.shape[1], context, hop)
     padded = np.zeros((spectrogram.shape[0], spectrogram.shape[1] + 2 * context), np.float32)

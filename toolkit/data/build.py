@@ -75,7 +75,15 @@ PARTIAL_PREFIX = ".partial-"
 
 @dataclass(frozen=True)
 class PlannedPiece:
-    """One piece to build: where it comes from, its split and its renditions."""
+    """One piece to build: where it comes from, its split and its renditions.
+
+    Examples
+    --------
+    >>> source = ScoreSource("music21/essenFolksong/altdeu10.abc#12", Path("altdeu10.abc"), 12)
+    >>> piece = PlannedPiece(source, "test", (RenditionSpec("MuseScore_General"),))
+    >>> piece.slug
+    'music21__essenFolksong__altdeu10.abc--12'
+    """
 
     source: ScoreSource
     split: str
@@ -88,7 +96,15 @@ class PlannedPiece:
 
 @dataclass(frozen=True)
 class Failure:
-    """A piece that could not be built."""
+    """A piece that could not be built.
+
+    Examples
+    --------
+    >>> failure = Failure("music21/bach/bwv1.6.mxl", "bach/bwv1.6.mxl",
+    ...                   "RenderError: the score has no notes")
+    >>> dataclasses.asdict(failure)  # an entry of failures.json
+    {'piece': 'music21/bach/bwv1.6.mxl', 'file': 'bach/bwv1.6.mxl', 'reason': 'RenderError: the score has no notes'}
+    """
 
     piece: str
     file: str
@@ -97,7 +113,18 @@ class Failure:
 
 @dataclass
 class BuildReport:
-    """What a build did."""
+    """What a build did.
+
+    Examples
+    --------
+    >>> report = BuildReport(Path("data/demo"), built=["music21/bach/bwv1.6.mxl"])
+    >>> report.ok
+    True
+    >>> report.failed.append(Failure("music21/bach/bwv99.6.mxl", "bach/bwv99.6.mxl",
+    ...                              "RenderError: the score has no notes"))
+    >>> report.ok, len(report.built)
+    (False, 1)
+    """
 
     out: Path
     built: list[str] = field(default_factory=list)
@@ -114,7 +141,18 @@ class BuildReport:
 
 
 def assign_splits(ids: Sequence[str], spec_split, *, seed: int) -> dict[str, str]:
-    """Deterministic piece-level split: a seeded permutation cut by the fractions."""
+    """Deterministic piece-level split: a seeded permutation cut by the fractions.
+
+    Examples
+    --------
+    >>> from ast_toolkit.catalog import SplitSpec
+    >>> ids = [f"tune{i}" for i in range(10)]
+    >>> splits = assign_splits(ids, SplitSpec(train=0.7, valid=0.1, test=0.2), seed=0)
+    >>> sorted((split, pid) for pid, split in splits.items() if split != "train")
+    [('test', 'tune4'), ('test', 'tune6'), ('valid', 'tune2')]
+    >>> assign_splits(reversed(ids), SplitSpec(), seed=0) == splits  # same seed, same split
+    True
+    """
     ids = sorted(ids)
     rng = np.random.default_rng(seed)
     order = [ids[i] for i in rng.permutation(len(ids))]
@@ -136,6 +174,16 @@ def plan_dataset(spec: DatasetSpec, *, limit: int | None = None) -> list[Planned
     Each source is split on its own (so a mixed dataset such as ``demo`` has folk
     tunes and chorales in every split).  ``limit`` caps the total, taking pieces
     evenly from every source.
+
+    Examples
+    --------
+    >>> from ast_toolkit.catalog import load_registry
+    >>> for piece in plan_dataset(load_registry(env=False).dataset("demo"), limit=4):
+    ...     print(piece.split, len(piece.renditions), piece.source.id)
+    train 3 music21/bach/bwv1.6.mxl
+    valid 3 music21/essenFolksong/altdeu10.abc#1
+    train 3 music21/essenFolksong/erk30.abc#48
+    test 1 music21/essenFolksong/zuccal0.abc#99
     """
     per_source = []
     for src in spec.sources:
@@ -184,6 +232,16 @@ def build_piece(
 
     Raises whatever the renderer or synthesizer raises; the partial folder is
     removed in that case.
+
+    Examples
+    --------
+    >>> from ast_toolkit.catalog import load_registry
+    >>> spec = dataset_spec(load_registry(env=False), "music21:essenFolksong/altdeu10.abc")
+    >>> piece = plan_dataset(spec, limit=1)[0]
+    >>> renderer, synth = plugins.create("renderers", "verovio"), plugins.create("synthesizers", "fluidsynth")
+    >>> build_piece(piece, spec, Path("data/altdeu10/pieces"), renderer, synth)  # doctest: +SKIP
+    >>> sorted(p.name for p in Path("data/altdeu10/pieces", piece.slug).iterdir())  # doctest: +SKIP
+    ['.complete', 'checksums.json', 'page_000.png', 'renditions', 'score.json']
     """
     import soundfile
 
@@ -433,6 +491,16 @@ def validate_dataset(root: str | os.PathLike) -> tuple[list[str], list[str]]:
     -------
     missing, corrupt : list of str
         Paths relative to ``root``.
+
+    Examples
+    --------
+    >>> validate_dataset("data/demo")  # doctest: +SKIP
+    ([], [])
+    >>> import tempfile
+    >>> validate_dataset(tempfile.mkdtemp())  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.IntegrityError: ...: not a complete dataset (no .complete marker); run `ast data render` with this --out folder to finish it
     """
     root = Path(root)
     manifest = _read_manifest(root)
@@ -468,7 +536,16 @@ def _read_manifest(root: Path) -> dict[str, Any]:
 
 
 def iter_pieces(root: str | os.PathLike) -> Iterable[dict[str, Any]]:
-    """Manifest entries of a complete rendered dataset: id, folder, split, file, number."""
+    """Manifest entries of a complete rendered dataset: id, folder, split, file, number.
+
+    Examples
+    --------
+    >>> pieces = list(iter_pieces("data/demo"))  # doctest: +SKIP
+    >>> pieces[0]["id"], pieces[0]["folder"], pieces[0]["split"]  # doctest: +SKIP
+    ('music21/bach/bwv1.6.mxl', 'pieces/music21__bach__bwv1.6.mxl', 'train')
+    >>> sum(p["split"] == "test" for p in pieces)  # doctest: +SKIP
+    14
+    """
     return _read_manifest(Path(root))["pieces"]
 
 
@@ -529,6 +606,14 @@ def dataset_stats(root: str | os.PathLike) -> dict[str, dict[str, float]]:
 
     A pair is one performed onset of one rendition.  Reads only the JSON
     files, so it is quick on large datasets.
+
+    Examples
+    --------
+    >>> stats = dataset_stats("data/demo")  # doctest: +SKIP
+    >>> {split: row["pieces"] for split, row in stats.items()}  # doctest: +SKIP
+    {'train': 49, 'valid': 7, 'test': 14, 'all': 70}
+    >>> stats["train"]["renditions"], stats["test"]["renditions"]  # doctest: +SKIP
+    (147, 14)
     """
     root = Path(root)
     stats: dict[str, dict[str, float]] = {}

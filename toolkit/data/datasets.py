@@ -55,7 +55,21 @@ def reader_of(fmt: str) -> str:
 
 
 def dataset_plugin(root: str | os.PathLike) -> str:
-    """The name of the dataset plugin that reads the folder ``root`` (from its ``dataset.json``)."""
+    """The name of the dataset plugin that reads the folder ``root`` (from its ``dataset.json``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from ast_toolkit.io import write_json
+    >>> root = Path(tempfile.mkdtemp())
+    >>> write_json(root / METADATA, {"name": "demo", "plugin": "rendered"})
+    >>> dataset_plugin(root)
+    'rendered'
+    >>> dataset_plugin(root / "pieces")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.IntegrityError: .../pieces: not a dataset folder (no dataset.json); make one with `ast data render`
+    """
     path = Path(root) / METADATA
     if not path.is_file():
         raise IntegrityError(f"{root}: not a dataset folder (no {METADATA}); make one with "
@@ -80,6 +94,18 @@ def check_fits(dataset: Dataset, encoder: Any, registry: Registry | None = None)
     ParameterError
         The bin counts differ; the message names registry datasets whose
         spectrogram has the encoder's bin count, when there are any.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> from ast_toolkit.catalog import load_registry
+    >>> registry = load_registry(env=False)
+    >>> demo = SimpleNamespace(root="data/demo", spectrogram=registry.dataset("demo").spectrogram)
+    >>> encoder = SimpleNamespace(name="cnn", audio_shape=(136, 42))  # 136 bins x 42 frames
+    >>> check_fits(demo, encoder, registry)
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.ParameterError: encoder 'cnn' takes 136-bin spectrograms but data/demo has 92 bins; render a dataset with 136-bin spectrograms (in the registry: folk-dcca, e.g. `ast data render folk-dcca`), or train an encoder with --param audio_bins=92
     """
     bins = n_bins(dataset.spectrogram)
     wanted = int(encoder.audio_shape[0])
@@ -143,6 +169,17 @@ def dataset_of_model(config: dict[str, Any], dataset: str | os.PathLike | None =
         A dataset folder or registry name; None takes the model's own.
     encoder : Encoder
         The model (windows, excerpts and bins are checked against it).
+
+    Examples
+    --------
+    >>> from ast_toolkit.learn.modelfile import load_encoder
+    >>> encoder, config = load_encoder("models/demo-cnn")  # doctest: +SKIP
+    >>> dataset_of_model(config, encoder=encoder).name  # doctest: +SKIP
+    'demo'
+    >>> dataset_of_model({"encoder": "cnn"}, encoder=None)
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.ParameterError: the model does not record the dataset it was trained on; pass --dataset
     """
     if dataset is None:
         dataset = (config.get("dataset") or {}).get("root")

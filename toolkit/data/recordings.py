@@ -95,7 +95,7 @@ class Recordings(Dataset):
         super().__init__(Path(os.path.commonpath([str(f.resolve()) for _, f in files])),
                          audio_context=audio_context)
         self.name = "recordings"
-        self._files = {pid: f for pid, f in files}
+        self._files = {pid: f.resolve() for pid, f in files}  # messages name the whole path
         self._spectrogram = spectrogram
 
     @property
@@ -115,7 +115,7 @@ class Recordings(Dataset):
             raise ParameterError(f"no recording {piece!r} here") from None
 
     def source(self, piece: str) -> str:
-        return str(self.file(piece).resolve())
+        return str(self.file(piece))
 
     def performances(self, piece: str) -> list[str]:
         return [self.file(piece).name]

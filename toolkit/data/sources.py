@@ -34,7 +34,14 @@ _X_LINE = re.compile(rb"^X:\s*(\d+)", re.MULTILINE)
 
 
 def music21_corpus_root() -> Path:
-    """Folder of the corpus that ships inside the music21 wheel."""
+    """Folder of the corpus that ships inside the music21 wheel.
+
+    Examples
+    --------
+    >>> root = music21_corpus_root()
+    >>> (root / "essenFolksong" / "altdeu10.abc").is_file()
+    True
+    """
     try:
         from music21 import common
     except ImportError as exc:  # pragma: no cover - music21 is a dependency
@@ -74,6 +81,16 @@ def expand_source(spec: str) -> list[ScoreSource]:
     ------
     ParameterError
         When the source matches no score file.
+
+    Examples
+    --------
+    >>> pieces = expand_source("music21:essenFolksong/altdeu10.abc")
+    >>> len(pieces), pieces[0].id, pieces[0].number
+    (313, 'music21/essenFolksong/altdeu10.abc#1', 1)
+    >>> expand_source("scores/*.mxl")
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.ParameterError: source 'scores/*.mxl' matches no score file (.xml, .musicxml, .mxl, .abc, .krn, .mei); use music21:<glob> for the bundled corpus or a local file, folder or glob
     """
     files: list[tuple[Path, str]] = []
     if spec.startswith("music21:"):
@@ -107,7 +124,16 @@ def expand_source(spec: str) -> list[ScoreSource]:
 
 
 def select(pieces: Sequence[ScoreSource], limit: int | None) -> list[ScoreSource]:
-    """At most ``limit`` pieces, spread evenly over the sorted list (deterministic)."""
+    """At most ``limit`` pieces, spread evenly over the sorted list (deterministic).
+
+    Examples
+    --------
+    >>> pieces = expand_source("music21:essenFolksong/altdeu10.abc")
+    >>> [p.number for p in select(pieces, 3)]  # first, middle and last id
+    [1, 24, 99]
+    >>> len(select(pieces, None)), len(select(pieces, 1000))
+    (313, 313)
+    """
     if limit is None or limit >= len(pieces):
         return list(pieces)
     if limit < 1:
@@ -117,5 +143,13 @@ def select(pieces: Sequence[ScoreSource], limit: int | None) -> list[ScoreSource
 
 
 def piece_slug(piece_id: str) -> str:
-    """A file-system-safe folder name for a piece id (reversible for the ids made here)."""
+    """A file-system-safe folder name for a piece id (reversible for the ids made here).
+
+    Examples
+    --------
+    >>> piece_slug("music21/essenFolksong/altdeu10.abc#12")
+    'music21__essenFolksong__altdeu10.abc--12'
+    >>> piece_slug("local/my scores/sonata.mxl")
+    'local__my_scores__sonata.mxl'
+    """
     return re.sub(r"[^A-Za-z0-9._#-]", "_", piece_id.replace("/", "__")).replace("#", "--")

@@ -28,7 +28,18 @@ EmptyTargetAction = Literal["error", "skip"]
 def check_retrieval_inputs(
     preds: Any, target: Any, indexes: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Validate and convert to ``(float64, bool, int64)`` 1-d arrays of equal length."""
+    """Validate and convert to ``(float64, bool, int64)`` 1-d arrays of equal length.
+
+    Examples
+    --------
+    >>> preds, target, indexes = check_retrieval_inputs([0.9, 0.2, 0.7], [1, 0, 1], [0, 0, 1])
+    >>> preds.dtype, target.tolist(), indexes.dtype
+    (dtype('float64'), [True, False, True], dtype('int64'))
+    >>> check_retrieval_inputs([0.9, 0.2], [1, 0, 1], [0, 0, 1])
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.ParameterError: preds, target and indexes must have one length; got 2, 3, 3
+    """
     preds = np.asarray(preds, dtype=np.float64).reshape(-1)
     target_arr = np.asarray(target)
     if target_arr.dtype != bool and not np.isin(target_arr, (0, 1)).all():
@@ -76,6 +87,19 @@ def first_relevant_ranks(
     -------
     np.ndarray [shape=(n_queries,)], int64
         One rank per query id, in increasing query-id order.
+
+    Examples
+    --------
+    Query 0's relevant candidate ties with a non-relevant one (counted against it):
+
+    >>> first_relevant_ranks([0.9, 0.5, 0.5, 0.8, 0.3], [0, 1, 0, 0, 1], [0, 0, 0, 1, 1])
+    array([3, 2])
+    >>> first_relevant_ranks([0.9, 0.4, 0.6], [0, 0, 1], [0, 0, 1], empty_target_action="skip")
+    array([1])
+    >>> first_relevant_ranks([0.9, 0.4], [0, 0], [0, 0])
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.ParameterError: 1 queries have no relevant candidate (query ids [0]...); pass empty_target_action='skip' to ignore them
     """
     preds, target, indexes = check_retrieval_inputs(preds, target, indexes)
     return _first_relevant_ranks(preds, target, indexes, empty_target_action)
@@ -113,6 +137,17 @@ class RetrievalMetric(Metric):
     """Base of metrics over (preds, target, indexes) grouped by query id.
 
     Subclasses implement :meth:`compute` from :meth:`gathered` (all pairs so far).
+
+    Examples
+    --------
+    >>> from ast_toolkit import plugins
+    >>> metric = plugins.create("metrics", "mrr")
+    >>> isinstance(metric, RetrievalMetric)
+    True
+    >>> metric.update([0.9, 0.1], [1, 0], [0, 0])
+    >>> metric.update([0.4, 0.8], [1, 0], [1, 1])
+    >>> metric.gathered()[2].tolist(), metric.compute()
+    ([0, 0, 1, 1], 0.75)
     """
 
     def __init__(self, *, empty_target_action: EmptyTargetAction = "error") -> None:
@@ -157,6 +192,19 @@ class RankMetric(RetrievalMetric):
     Besides pairs, it accepts ranks directly with :meth:`update_ranks` (for
     evaluations that rank thousands of candidates per query and would not
     materialise every pair).  Subclasses implement :meth:`from_ranks`.
+
+    Examples
+    --------
+    >>> from ast_toolkit import plugins
+    >>> metric = plugins.create("metrics", "recall@1")
+    >>> metric.update_ranks([1, 3])
+    >>> metric.update([0.9, 0.1], [1, 0], [7, 7])
+    >>> metric.all_ranks().tolist(), round(metric.compute(), 3)
+    ([1, 3, 1], 0.667)
+    >>> metric.update_ranks([0])
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.ParameterError: ranks must be integers >= 1
     """
 
     def __init__(self, *, empty_target_action: EmptyTargetAction = "error") -> None:

@@ -26,6 +26,15 @@ def read_scores(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.nda
     preds : np.ndarray [shape=(n,)], float64
     target : np.ndarray [shape=(n,)], bool
     indexes : np.ndarray [shape=(n,)], int64
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "scores.csv"
+    >>> _ = path.write_text("query,score,relevant\\n0,0.9,true\\n0,0.4,false\\n1,0.7,1\\n")
+    >>> preds, target, indexes = read_scores(path)
+    >>> preds.tolist(), target.tolist(), indexes.tolist()
+    ([0.9, 0.4, 0.7], [True, False, True], [0, 0, 1])
     """
     path = Path(path)
     truth = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}

@@ -63,6 +63,16 @@ def relevant_ranks(queries: np.ndarray, candidates: np.ndarray, query_ids: np.nd
     np.ndarray [shape=(n_queries,)], int64
         1-based ranks; a non-correct candidate scoring at least as high as the best
         correct one counts against the query (pessimistic ties).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> sheet = rng.normal(size=(6, 16))
+    >>> sheet /= np.linalg.norm(sheet, axis=1, keepdims=True)
+    >>> audio = sheet + rng.normal(scale=0.3, size=sheet.shape)
+    >>> audio /= np.linalg.norm(audio, axis=1, keepdims=True)
+    >>> relevant_ranks(audio, sheet, np.arange(6), np.arange(6))
+    array([1, 1, 2, 1, 1, 1])
     """
     if queries.shape[1] != candidates.shape[1]:
         raise ParameterError(f"dimensions differ: {queries.shape} vs {candidates.shape}")
@@ -78,7 +88,15 @@ def relevant_ranks(queries: np.ndarray, candidates: np.ndarray, query_ids: np.nd
 
 
 def evenly_spaced(n_total: int, n: int) -> np.ndarray:
-    """``n`` indices spread evenly over ``range(n_total)`` (all of them if fewer)."""
+    """``n`` indices spread evenly over ``range(n_total)`` (all of them if fewer).
+
+    Examples
+    --------
+    >>> evenly_spaced(10, 4)
+    array([0, 3, 6, 9])
+    >>> evenly_spaced(3, 2000)
+    array([0, 1, 2])
+    """
     if n >= n_total:
         return np.arange(n_total)
     return np.unique(np.linspace(0, n_total - 1, n).round().astype(np.int64))
@@ -97,6 +115,17 @@ class SnippetEmbeddings:
         Rows of the split's pair table.
     sheets, spectrograms : np.ndarray or None
         The inputs, when kept (for figures).
+
+    Examples
+    --------
+    A passage played twice: pairs 1 and 3 show one sheet window.
+
+    >>> x = np.random.default_rng(0).normal(size=(4, 16)).astype(np.float32)
+    >>> x /= np.linalg.norm(x, axis=1, keepdims=True)
+    >>> emb = SnippetEmbeddings(sheet=x[[0, 1, 2, 1]], audio=x, sheet_id=np.array([0, 1, 2, 1]),
+    ...                         index=np.arange(4))
+    >>> emb.sheet.shape, emb.sheets is None
+    ((4, 16), True)
     """
 
     sheet: np.ndarray
@@ -153,7 +182,13 @@ def embed_pairs(encoder: Any, dataset: Dataset, table: PairTable, index: np.ndar
 
 
 def rank_metrics(ranks: np.ndarray, metrics: Sequence[str] = DEFAULT_METRICS) -> dict[str, float]:
-    """Metric plugins evaluated on 1-based ranks."""
+    """Metric plugins evaluated on 1-based ranks.
+
+    Examples
+    --------
+    >>> rank_metrics(np.array([1, 2, 1, 20]), ["recall@1", "recall@10", "mrr", "median-rank"])
+    {'recall@1': 0.5, 'recall@10': 0.75, 'mrr': 0.6375, 'median-rank': 1.5}
+    """
     out = {}
     for name in metrics:
         m = plugins.create("metrics", name)
@@ -163,7 +198,22 @@ def rank_metrics(ranks: np.ndarray, metrics: Sequence[str] = DEFAULT_METRICS) ->
 
 
 def direction_ranks(emb: SnippetEmbeddings, direction: str) -> np.ndarray:
-    """Ranks of every candidate pair used as a query in ``direction``."""
+    """Ranks of every candidate pair used as a query in ``direction``.
+
+    Examples
+    --------
+    The excerpts of pairs 2 and 3 are swapped: each finds the other's window first.
+
+    >>> x = np.random.default_rng(0).normal(size=(4, 16)).astype(np.float32)
+    >>> x /= np.linalg.norm(x, axis=1, keepdims=True)
+    >>> emb = SnippetEmbeddings(x, x[[0, 1, 3, 2]], sheet_id=np.arange(4), index=np.arange(4))
+    >>> direction_ranks(emb, "a2s").tolist(), direction_ranks(emb, "s2a").tolist()
+    ([1, 1, 2, 2], [1, 1, 2, 2])
+    >>> direction_ranks(emb, "both")
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.ParameterError: direction must be a2s, s2a or both, got 'both'
+    """
     if direction == "a2s":
         return relevant_ranks(emb.audio, emb.sheet, emb.sheet_id, emb.sheet_id)
     if direction == "s2a":
@@ -183,6 +233,16 @@ def evaluate_snippets(encoder: Any, dataset: Dataset, *, split: str = "test",
     report : dict
         ``{"split", "candidates", "available", "directions": {dir: {metric: value}}}``.
     embeddings : SnippetEmbeddings
+
+    Examples
+    --------
+    >>> from ast_toolkit.data.datasets import open_dataset
+    >>> from ast_toolkit.learn.modelfile import load_encoder
+    >>> encoder, _ = load_encoder("models/demo-cnn")  # doctest: +SKIP
+    >>> dataset = open_dataset("data/demo", encoder=encoder)  # doctest: +SKIP
+    >>> report, emb = evaluate_snippets(encoder, dataset, candidates=500)  # doctest: +SKIP
+    >>> report["candidates"], sorted(report["directions"]), emb.sheet.shape  # doctest: +SKIP
+    (500, ['a2s', 's2a'], (500, 32))
     """
     for d in directions:
         if d not in DIRECTIONS:

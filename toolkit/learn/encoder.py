@@ -59,6 +59,20 @@ class TorchEncoder(Encoder, nn.Module):
 
     Sheet snippets enter at :attr:`sheet_window` (the window cut from the score)
     and are downscaled by ``sheet_scale`` (area interpolation) to :attr:`sheet_shape`.
+
+    Examples
+    --------
+    >>> from ast_toolkit import plugins
+    >>> enc = plugins.create("encoders", "cnn", filters=[8, 16, 16, 16], head="cca")
+    >>> isinstance(enc, TorchEncoder), enc.head_name, enc.sheet_shape, enc.audio_shape
+    (True, 'cca', (80, 100), (92, 42))
+    >>> z = enc.embed_sheet(np.zeros((2, 160, 200)))
+    >>> z.shape, np.linalg.norm(z, axis=1).round(3).tolist()
+    ((2, 32), [1.0, 1.0])
+    >>> enc.embed_audio(np.zeros((1, 92, 40)))
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.ParameterError: encoder 'cnn': spectrogram excerpts must be (92, 42) (bins, frames), got (92, 40)
     """
 
     name: ClassVar[str] = ""

@@ -109,6 +109,16 @@ class FitConfig:
         ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda``, ``cuda:1`` …
     amp : bool
         Mixed precision (bfloat16 autocast) on a GPU; ignored on the CPU.
+
+    Examples
+    --------
+    >>> cfg = FitConfig(lr=5e-4, time_limit=30)
+    >>> cfg.batch_size, cfg.lr, cfg.refinements
+    (100, 0.0005, 2)
+    >>> FitConfig(batch_size=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: batch_size must be >= 2 (the other pairs of a batch are the negatives)
     """
 
     batch_size: int = 100
@@ -166,6 +176,14 @@ class FitResult:
         ``out`` already held this finished model (``exist_ok``): nothing was trained.
     registered : Path or None
         The registry file the model was added to (``register_as``).
+
+    Examples
+    --------
+    >>> result = fit("data/demo", "models/demo-cnn", encoder="cnn", exist_ok=True)  # doctest: +SKIP
+    >>> result.stopped, result.epochs  # README's main command, 5 CPU minutes  # doctest: +SKIP
+    ('time limit', 8)
+    >>> result.already, result.out  # doctest: +SKIP
+    (True, PosixPath('models/demo-cnn'))
     """
 
     out: Path
@@ -236,7 +254,19 @@ class TrainState:
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """``auto``: CUDA when available, else CPU; otherwise the named device, checked."""
+    """``auto``: CUDA when available, else CPU; otherwise the named device, checked.
+
+    Examples
+    --------
+    >>> pick_device("cpu")
+    device(type='cpu')
+    >>> pick_device("auto").type in ("cpu", "cuda")
+    True
+    >>> pick_device("gpu")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.ParameterError: unknown device 'gpu': ...
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -250,7 +280,17 @@ def pick_device(name: str = "auto") -> torch.device:
 
 def augment_sheets(x: torch.Tensor, rng: np.random.Generator, *, shift: float,
                    scale: tuple[float, float]) -> torch.Tensor:
-    """Random vertical shift (pixels) and zoom about the centre of ``[n, 1, h, w]`` windows."""
+    """Random vertical shift (pixels) and zoom about the centre of ``[n, 1, h, w]`` windows.
+
+    Examples
+    --------
+    >>> windows = torch.ones(2, 1, 160, 200)
+    >>> augment_sheets(windows, np.random.default_rng(0), shift=5.0, scale=(0.95, 1.05)).shape
+    torch.Size([2, 1, 160, 200])
+    >>> same = augment_sheets(windows, np.random.default_rng(0), shift=0.0, scale=(1.0, 1.0))
+    >>> torch.allclose(same, windows)  # no shift, no zoom: the windows themselves
+    True
+    """
     n, _, h, _ = x.shape
     s = rng.uniform(scale[0], scale[1], n)
     dy = rng.uniform(-shift, shift, n)
@@ -581,9 +621,6 @@ class Trainer:
         self.enc.save(self.out, extra=extra)  # weights.pt, then config.json: the completion mark
         for name in (CHECKPOINT, BEST):
             (self.out / name).unlink(missing_ok=True)
-        self.report.say(
-            f"model written to {self.out}", event="done", valid=val, epochs=state.epoch,
-            best_epoch=state.best_epoch, stopped=state.stopped, seconds=state.seconds)
         return FitResult(self.out, state.epoch, state.best_epoch, val, state.seconds,
                          state.stopped, state.log)
 
@@ -655,7 +692,7 @@ def fit(dataset: str | os.PathLike | Dataset, out: str | os.PathLike, *, encoder
         Receives :class:`~ast_toolkit.progress.Step` reports: a bar per epoch
         (task ``"train"``, ``info`` with the running loss) and a message per
         event, whose ``info["event"]`` is ``start``, ``resume``, ``epoch``,
-        ``refine``, ``refit`` or ``done``.
+        ``refine`` or ``refit``.
 
     Examples
     --------
@@ -685,7 +722,18 @@ def fit(dataset: str | os.PathLike | Dataset, out: str | os.PathLike, *, encoder
 
 
 def fit_config(**options: Any) -> FitConfig:
-    """A :class:`FitConfig` from keyword options (None values keep defaults)."""
+    """A :class:`FitConfig` from keyword options (None values keep defaults).
+
+    Examples
+    --------
+    >>> cfg = fit_config(lr=5e-4, time_limit=None, device="cpu")
+    >>> cfg.lr, cfg.time_limit, cfg.device
+    (0.0005, None, 'cpu')
+    >>> fit_config(batch=50)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.ParameterError: fit: unknown parameter 'batch'; did you mean 'batch_size'? Allowed: ...
+    """
     return make_config(FitConfig, {k: v for k, v in options.items() if v is not None},
                        what="fit")
 

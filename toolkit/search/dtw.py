@@ -330,6 +330,14 @@ class Alignment:
         First and last database column of the path.
     path : np.ndarray [shape=(length, 2)], int64
         ``(query row, database column)`` pairs from start to end.
+
+    Examples
+    --------
+    >>> a = dtw(np.array([[1., 0., 1., 1.], [1., 1., 0., 1.]]))
+    >>> a.cost, a.length, a.normalized_cost
+    (2.0, 4, 0.5)
+    >>> a.path.tolist()
+    [[0, 0], [0, 1], [1, 2], [1, 3]]
     """
 
     cost: float
@@ -376,6 +384,17 @@ def cosine_cost(query: np.ndarray, database: np.ndarray) -> np.ndarray:
     Returns
     -------
     np.ndarray [shape=(n, m)], float32, values in [0, 2]
+
+    Examples
+    --------
+    >>> query = np.array([[1., 0.], [0., 1.]])
+    >>> cosine_cost(query, np.array([[1., 0.], [-1., 0.], [0.6, 0.8]])).round(2)
+    array([[0. , 2. , 0.4],
+           [1. , 1. , 0.2]], dtype=float32)
+    >>> cosine_cost(query, np.ones((3, 4)))
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.ParameterError: need [n, dim] and [m, dim] embeddings, got (2, 2) and (3, 4)
     """
     q = np.asarray(query, dtype=np.float32)
     d = np.asarray(database, dtype=np.float32)
@@ -409,6 +428,19 @@ def dtw(C: np.ndarray, *, subsequence: bool = False, end: str = "normalized",
     Returns
     -------
     Alignment
+
+    Examples
+    --------
+    >>> C = np.array([[1., 0., 1., 1.], [1., 1., 0., 1.]])
+    >>> dtw(C)
+    Alignment(cost=2.0, length=4, start=0, end=3)
+    >>> match = dtw(C, subsequence=True)
+    >>> match.start, match.end, match.path.tolist()
+    (1, 2, [[0, 1], [1, 2]])
+    >>> dtw(np.zeros((0, 3)))
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.ParameterError: the cost matrix must be 2-D and non-empty, got shape (0, 3)
     """
     C = _check_cost(C)
     normalized = _check_end(end)
@@ -515,6 +547,17 @@ def dtw_many(C: np.ndarray, offsets: np.ndarray, *, subsequence: bool = False,
     end : np.ndarray [shape=(n_pieces,)], int32
         Last database column of the path, relative to the piece (``m - 1`` for
         DTW); the start of a subsequence match comes from :func:`dtw`.
+
+    Examples
+    --------
+    >>> C = np.array([[1., 0., 1., 1., 0., 1.], [1., 1., 0., 1., 1., 0.]])
+    >>> cost, length, end = dtw_many(C, [0, 4, 6], subsequence=True)  # doctest: +SKIP
+    >>> cost.tolist(), length.tolist(), end.tolist()  # doctest: +SKIP
+    ([0.0, 0.0], [2, 2], [2, 1])
+    >>> dtw_many(C, [0, 4, 5])
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.ParameterError: offsets must rise from 0 to the 6 columns of the cost matrix
     """
     C = _check_cost(C)
     normalized = _check_end(end)
@@ -559,6 +602,17 @@ class SequenceBank:
         Piece ``p`` owns rows ``offsets[p] .. offsets[p+1] - 1``.
     pieces : np.ndarray or None
         Only these pieces, in this order (a prefilter's shortlist); None: all.
+
+    Examples
+    --------
+    >>> rows = np.random.default_rng(0).normal(size=(9, 4))
+    >>> rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    >>> bank = SequenceBank(rows, offsets=[0, 5, 9])
+    >>> bank.n_pieces, bank.lengths.tolist()
+    (2, [5, 4])
+    >>> cost, length, end = bank.align(rows[5:9])  # doctest: +SKIP
+    >>> (cost / length).round(2).tolist(), end.tolist()  # doctest: +SKIP
+    ([0.9, 0.0], [4, 3])
     """
 
     def __init__(self, embeddings: np.ndarray, offsets: np.ndarray,

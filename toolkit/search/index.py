@@ -65,7 +65,18 @@ PARTS = ".parts"
 
 @dataclass
 class IndexReport:
-    """What a build did."""
+    """What a build did.
+
+    Examples
+    --------
+    >>> report = build_index("models/demo-cnn", "indexes/demo", dataset="demo")  # doctest: +SKIP
+    >>> len(report.built), len(report.resumed), report.already_complete  # doctest: +SKIP
+    (14, 0, False)
+    >>> build_index("models/demo-cnn", "indexes/demo", dataset="demo").already_complete  # doctest: +SKIP
+    True
+    >>> IndexReport(Path("indexes/demo")).failed
+    []
+    """
 
     out: Path
     built: list[str] = field(default_factory=list)
@@ -316,6 +327,17 @@ class Index:
     ----------
     folder : path
         Written by :func:`build_index` (``ast index``).
+
+    Examples
+    --------
+    >>> index = Index("indexes/demo")  # doctest: +SKIP
+    >>> len(index), index.modalities, index.meta["rows"]  # doctest: +SKIP
+    (14, ['sheet', 'audio'], {'sheet': 721, 'audio': 709})
+    >>> import tempfile
+    >>> Index(tempfile.mkdtemp())  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.IntegrityError: ...: not a complete index (no .complete marker); run the same `ast index` command again to finish it
     """
 
     def __init__(self, folder: str | os.PathLike) -> None:

@@ -53,6 +53,16 @@ class Query:
         Its frames per second.
     dataset : Dataset or None
         The dataset the query piece comes from, for pictures.
+
+    Examples
+    --------
+    >>> emb = np.random.default_rng(0).normal(size=(4, 32)).astype(np.float32)
+    >>> q = Query(emb / np.linalg.norm(emb, axis=1, keepdims=True), "audio", "take.wav",
+    ...           positions=np.arange(4) * 0.5)
+    >>> q.modality, q.embeddings.shape, q.positions.tolist(), q.piece
+    ('audio', (4, 32), [0.0, 0.5, 1.0, 1.5], None)
+    >>> piece_query(Index("indexes/demo"), "bwv269", "sheet").piece  # doctest: +SKIP
+    'music21/bach/bwv269.mxl'
     """
 
     embeddings: np.ndarray
