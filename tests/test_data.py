@@ -259,3 +259,23 @@ def test_every_renderer_builds_a_dataset_with_the_same_contract(renderer, tmp_pa
     pair = next(iter(ds.pairs(ds.SPLITS[0] if ds.piece_ids("train") else "test")))
     assert pair.sheet.shape == (160, 200) and pair.audio.shape == (92, 42)
     assert validate_dataset(out) == ([], [])
+
+
+def test_a_folder_is_opened_with_the_plugin_its_dataset_json_names(folk, tmp_path):
+    """The name in dataset.json decides; a folder from before names were recorded opens with
+    the plugin that declares it reads the render format; an unknown name is a clear error."""
+    from ast_toolkit.data.datasets import dataset_plugin, open_dataset
+    from ast_toolkit.errors import UnknownPluginError
+
+    meta = json.loads((folk / "dataset.json").read_text())
+    assert meta["plugin"] == "rendered" and meta["format"] == "ast data render"
+    assert type(open_dataset(folk)).__name__ == "RenderedDataset"
+    legacy = tmp_path / "legacy"
+    shutil.copytree(folk, legacy)
+    (legacy / "dataset.json").write_text(json.dumps(
+        {k: v for k, v in meta.items() if k not in ("plugin", "format")}))
+    assert dataset_plugin(legacy) == "rendered"
+    assert open_dataset(legacy).piece_ids() == open_dataset(folk).piece_ids()
+    (legacy / "dataset.json").write_text(json.dumps({**meta, "plugin": "renderd"}))
+    with pytest.raises(UnknownPluginError, match="did you mean 'rendered'"):
+        open_dataset(legacy)
