@@ -62,9 +62,9 @@ def dataset_plugin(root: str | os.PathLike) -> str:
     >>> import tempfile
     >>> from ast_toolkit.io import write_json
     >>> root = Path(tempfile.mkdtemp())
-    >>> write_json(root / METADATA, {"name": "demo", "plugin": "rendered"})
-    >>> dataset_plugin(root)
-    'rendered'
+    >>> write_json(root / METADATA, {"name": "scans", "plugin": "arrays"})
+    >>> dataset_plugin(root)  # the name is read, not checked: open_dataset checks it
+    'arrays'
     >>> dataset_plugin(root / "pieces")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
