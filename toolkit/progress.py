@@ -120,10 +120,6 @@ class Reporter:
         if self.callback is not None:
             self.callback(step)
 
-    @property
-    def done(self) -> int:
-        return self.step.done
-
     def advance(self, n: int = 1, *, failed: bool = False, description: str | None = None,
                 **info: Any) -> None:
         """``n`` more units finished (``failed``: they failed); ``info`` is shown beside the bar."""

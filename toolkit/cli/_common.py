@@ -18,7 +18,7 @@ from ..errors import ToolkitError
 from ..progress import Step
 
 __all__ = ["console", "err_console", "AstGroup", "registry_of", "print_json", "print_failures",
-           "ProgressDisplay", "PluginOption", "parse_params", "EXIT_PIECES_FAILED", "json_option"]
+           "ProgressDisplay", "PluginOption", "parse_params", "EXIT_PIECES_FAILED"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -55,11 +55,6 @@ def print_failures(title: str, rows: Sequence[dict[str, str]]) -> None:
     for row in rows:
         table.add_row(row["piece"], row["file"], row["reason"])
     console.print(table)
-
-
-def json_option(f: Any) -> Any:
-    """``--json``: print JSON instead of tables."""
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(f)
 
 
 def _shown(info: dict[str, Any]) -> str:

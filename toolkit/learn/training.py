@@ -368,7 +368,6 @@ class Trainer:
                  registry: Registry | None = None, progress: Progress | None = None) -> None:
         self.cfg = cfg = config or FitConfig()
         self.out = Path(out)
-        self.progress = progress
         self.encoder_name, self.objective_name = encoder, objective
         self.objective_params = dict(objective_params or {})
         if (self.out / CONFIG_FILE).exists():

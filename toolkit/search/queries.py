@@ -52,7 +52,8 @@ class Query:
     fps : float
         Its frames per second.
     dataset : Dataset or None
-        The dataset the query piece comes from, for pictures.
+        The dataset the query piece comes from when it is not in the index
+        (for pictures; a piece of the index is drawn from the index's dataset).
 
     Examples
     --------
@@ -159,7 +160,7 @@ def piece_query(index: Index, piece: str | int, modality: str, *, start: float |
     rows, label = _fragment_rows(positions, modality, start=start, duration=duration,
                                  systems=systems, label=pid)
     return Query(index.sequence(modality, i)[rows], modality, label, pid, positions[rows],
-                 fps=index.spectrogram.fps, dataset=index.dataset())
+                 fps=index.spectrogram.fps)
 
 
 def file_query(index: Index, encoder: Any, path: str | os.PathLike) -> Query:

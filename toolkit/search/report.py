@@ -28,7 +28,7 @@ def _recording(index: Index, piece: int, query: Query | None = None,
     if query is not None and query.spectrogram is not None:
         return query.spectrogram, spec.fps
     entry = index.pieces[piece] if piece >= 0 else None
-    ds = query.dataset if query is not None else dataset
+    ds = dataset
     pid = query.piece if query is not None else entry["id"]
     if ds is not None and pid is not None:
         names = ds.performances(pid)
@@ -127,6 +127,9 @@ def match_report(index: Index, query: Query, matches: list[Match], out: str | os
         raise ParameterError("no match to draw")
     plt = pyplot()
     source = index.dataset()
+    # a query piece of the index is drawn from the index's own dataset
+    shown = query.dataset if query.dataset is not None else (
+        source if query.piece is not None and query.piece in index.ids else None)
     best = matches[0]
     piece = index.piece(best.piece)
     target = index.search_modality(query.modality)
@@ -145,8 +148,8 @@ def match_report(index: Index, query: Query, matches: list[Match], out: str | os
     # -- the query
     if query.modality == "audio":
         ax = fig.add_subplot(grid[0, 0])
-        rec = _recording(index, -1, query) if (query.spectrogram is not None
-                                               or query.dataset is not None) else None
+        rec = _recording(index, -1, query, dataset=shown) if (query.spectrogram is not None
+                                                              or shown is not None) else None
         ctx = index.settings["audio_context"] / query.fps
         span = (max(float(query.positions[0]) - ctx / 2, 0), float(query.positions[-1]) + ctx / 2)
         if rec is not None:
@@ -154,9 +157,8 @@ def match_report(index: Index, query: Query, matches: list[Match], out: str | os
         else:
             ax.text(0.5, 0.5, "(no recording to draw)", ha="center", transform=ax.transAxes)
             ax.set_axis_off()
-    elif query.dataset is not None and query.piece is not None \
-            and query.dataset.pages(query.piece):
-        _draw_score_region(fig, grid[0, 0], query.dataset, query.piece,
+    elif shown is not None and query.piece is not None and shown.pages(query.piece):
+        _draw_score_region(fig, grid[0, 0], shown, query.piece,
                            np.asarray(query.positions), window, f"query: {query.label}")
     # -- the cost matrix, audio along x, score along y ([Carvalho & Widmer 2021], Fig. 2)
     ax = fig.add_subplot(grid[0, 1])
