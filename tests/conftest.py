@@ -58,7 +58,7 @@ def model(tunes, tmp_path_factory) -> Path:
     from ast_toolkit.learn.training import FitConfig, fit
 
     out = tmp_path_factory.mktemp("model") / "cnn"
-    cfg = FitConfig(epoch_samples=400, batch_size=50, max_epochs=12, val_candidates=60, lr=2e-3,
+    cfg = FitConfig(epoch_samples=600, batch_size=50, max_epochs=20, val_candidates=60, lr=2e-3,
                     patience=100, refinements=0)
     fit(tunes, out, encoder="cnn", params={"filters": [8, 16, 16, 16]}, objective="infonce",
         config=cfg)

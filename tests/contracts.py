@@ -98,6 +98,21 @@ def check_synthesizer(synth, *, sample_rate: int) -> None:
     assert np.abs(again[:n] - audio[:n]).max() < 0.02, "a second run sounds the same"
 
 
+def check_gain(synth_of) -> None:
+    """The core's ``gain`` keyword sets the level: four times the gain, about 12 dB louder.
+
+    ``synth_of(gain=...)`` makes the synthesizer.
+    """
+    notes = [NoteEvent(0.1, 0.5, 60, 64), NoteEvent(0.1, 0.5, 64, 64)]
+    soft, loud = (synth_of(gain=g) for g in (0.2, 0.8))
+    assert soft.gain == 0.2 and loud.gain == 0.8
+    a, b = soft.synthesize(notes), loud.synthesize(notes)
+    ratio = np.sqrt(np.mean(b.astype(np.float64) ** 2) / np.mean(a.astype(np.float64) ** 2))
+    assert 2.5 < ratio < 6.0, f"gain 0.8 vs 0.2: level ratio {ratio:.2f}, expected about 4"
+    with pytest.raises(ParameterError, match="gain"):
+        synth_of(gain=0)
+
+
 def check_matcher(m: Matcher, collection: Collection) -> None:
     """Whole pieces find themselves first; rankings, candidates and locations are consistent."""
     with pytest.raises(ParameterError, match="fit"):
@@ -143,3 +158,30 @@ def check_renderer(renderer_of, source: ScoreSource) -> None:
     assert np.allclose([e.onset for e in slow.events], 2 * np.array(onsets), atol=1e-3)
     with pytest.raises(ParameterError, match="page_width"):
         renderer_of(page_width=50)
+    # the engraving scale: the staff lines of the page are staff_space apart
+    for space in (7.0, 10.0):
+        scaled = renderer_of(page_width=835, staff_space=space)
+        assert scaled.staff_space == space
+        measured = staff_line_spacing(scaled.render(source).pages[0])
+        assert abs(measured - space) < 0.75, f"staff_space={space}: lines {measured:.2f} px apart"
+    with pytest.raises(ParameterError, match="staff_space"):
+        renderer_of(page_width=835, staff_space=1.0)
+
+
+def staff_line_spacing(page: np.ndarray) -> float:
+    """Median distance in pixels between neighbouring staff lines of a page image.
+
+    A staff line is a run of rows holding at least half the ink of the inkiest row.
+    """
+    dark = (1.0 - np.asarray(page, np.float64) / 255.0).mean(axis=1)
+    rows = np.flatnonzero(dark > 0.5 * dark.max())
+    lines, run = [], [rows[0]]
+    for r in rows[1:]:
+        if r == run[-1] + 1:
+            run.append(r)
+        else:
+            lines.append(np.mean(run))
+            run = [r]
+    lines.append(np.mean(run))
+    gaps = np.diff(lines)
+    return float(np.median(gaps[gaps < 3 * np.median(gaps)]))

@@ -16,7 +16,8 @@ import pytest
 from ast_toolkit import plugins
 from ast_toolkit.data.build import dataset_spec, plan_dataset, validate_dataset
 from ast_toolkit.errors import IntegrityError, UnknownEntryError
-from ast_toolkit.catalog import load_registry
+from ast_toolkit.catalog import SnippetSpec, load_registry
+from ast_toolkit.types import SpectrogramSpec
 
 from conftest import AST
 
@@ -122,7 +123,7 @@ def test_pairs_are_msmd_windows_centred_on_the_note(folk):
         sy0, sy1 = score["systems"][system][3], score["systems"][system][5]
         top = round((sy0 + sy1) / 2) - 80
         w = (x1 - x0) / 2
-        head = pair.sheet[int(y0 - top) + 2:int(y1 - top) - 1, int(100 - w) + 2:int(100 + w) - 1]
+        head = pair.sheet[int(y0 - top) + 1:int(y1 - top), int(100 - w) + 1:int(100 + w)]
         assert head.mean() > 0.3, pair.notehead  # hollow heads too
         # audio excerpt: the onset frame sits at the centre, with energy after it
         assert pair.audio[:, 21:24].sum() > 0
@@ -279,3 +280,83 @@ def test_a_folder_is_opened_with_the_plugin_its_dataset_json_names(folk, tmp_pat
     (legacy / "dataset.json").write_text(json.dumps({**meta, "plugin": "renderd"}))
     with pytest.raises(UnknownPluginError, match="did you mean 'rendered'"):
         open_dataset(legacy)
+
+
+def test_msmd_pairs_one_per_onset_frame_with_whole_windows(folk):
+    """The default (``msmd``) pair selection: one pair per onset frame, at its first note
+    head, and only where the whole sheet window and audio excerpt lie inside."""
+    ds = plugins.create("datasets", "rendered", root=folk)
+    assert ds.snippets == SnippetSpec(system_margin=0, pairs="msmd")
+    for split in ds.SPLITS:
+        table = ds.pair_table(split)
+        assert len(table) > 10
+        for piece in set(table.pieces):
+            rows = [i for i, p in enumerate(table.pieces) if p == piece]
+            r = ds.rendition(piece, ds.renditions(piece)[0])
+            events = table.columns["event"][rows]
+            frames = r.frames[events]
+            assert len(set(frames.tolist())) == len(frames), "one pair per onset frame"
+            width = ds.strip(piece).image.shape[1]
+            xs = np.round(table.columns["x"][rows]).astype(int)
+            assert np.all(xs - 100 >= 0) and np.all(xs + 100 < width), "windows inside the strip"
+            assert np.all(frames - 21 >= 0) and np.all(frames + 21 < r.spectrogram.shape[1])
+            for e in events:  # the first (lowest) of the frame's note heads
+                same = [i for i in range(len(r.frames)) if r.frames[i] == r.frames[e]]
+                assert e == same[0]
+    # the ast-v1 selection on the same folder: every distinct onset, windows zero-padded
+    ds.snippets = SnippetSpec(system_margin=10, pairs="onsets")
+    ds.strip.cache_clear(), ds.notehead_strip_x.cache_clear()
+    older = ds.pair_table("train")
+    assert len(older) > len(ds.__class__(folk).pair_table("train"))
+    assert np.round(older.columns["x"]).min() - 100 < 0, "the first onsets' windows stick out"
+
+
+def test_msmd_frame_timing_and_level(folk):
+    """Frames start at i/fps and onsets are rounded up (MSMD); the synthesis level is
+    FluidSynth's default gain at velocity 64."""
+    from ast_toolkit.data.spectrogram import spectrogram
+
+    burst = np.zeros(3 * 22050, np.float32)
+    burst[22050:22150] = np.sin(np.arange(100) * 0.3)  # 1.00-1.005 s
+    start = spectrogram(burst)  # frame_origin="start"
+    centre = spectrogram(burst, frame_origin="centre")
+    assert start[:, 20].sum() > 1e-3 and start[:, 21].sum() < 1e-6, "frame 21 starts after it"
+    assert centre[:, 21].sum() > 1e-3, "a centred frame 21 reaches back before 1.05 s"
+    spec = SpectrogramSpec()
+    assert (spec.frame_of(1.0), spec.frame_of(1.01), spec.frame_of(1.049)) == (20, 21, 21)
+    info = json.loads((folk / "dataset.json").read_text())["spec"]
+    assert info["preset"] == "msmd" and info["synthesis"]["gain"] == 0.2
+    assert info["synthesis"]["velocity"] == 64 and info["render"]["staff_space"] == 7.0
+    piece = next(p for p in (folk / "pieces").iterdir())
+    [rendition] = list((piece / "renditions").iterdir())
+    meta = json.loads((rendition / "rendition.json").read_text())
+    assert all(e[4] == int(np.ceil(e[0] * 20 - 1e-6)) for e in meta["events"])
+    score = json.loads((piece / "score.json").read_text())
+    assert score["meta"]["staff_space_px"] == 7.0
+
+
+def test_preset_ast_v1_renders_the_earlier_setting(folk, tmp_path, ast_cmd):
+    out = tmp_path / "old"
+    ast_cmd("data", "render", SOURCE, "--out", str(out), "--limit", "1", "--soundfont",
+            "TimGM6mb", "--preset", "ast-v1", check=True)
+    info = json.loads((out / "dataset.json").read_text())["spec"]
+    assert info["preset"] == "ast-v1" and info["render"]["staff_space"] == 10.0
+    assert info["spectrogram"]["frame_origin"] == "centre" and info["snippets"]["pairs"] == "onsets"
+    ds = plugins.create("datasets", "rendered", root=out)
+    assert ds.snippets == SnippetSpec(system_margin=10, pairs="onsets")
+    piece = ds.piece_ids()[0]
+    assert ds.score(piece)["meta"]["staff_space_px"] == 10.0
+    old_audio = ds.rendition(piece, ds.renditions(piece)[0]).spectrogram
+    new = plugins.create("datasets", "rendered", root=folk)
+    if piece in new.piece_ids():  # the same tune at the msmd level is quieter
+        new_audio = new.rendition(piece, new.renditions(piece)[0]).spectrogram
+        assert float(np.asarray(old_audio, np.float32).max()) > float(np.asarray(new_audio, np.float32).max())
+    # resuming it without the preset is refused, with the preset to use
+    proc = ast_cmd("data", "render", SOURCE, "--out", str(out), "--limit", "1", "--soundfont",
+                   "TimGM6mb")
+    assert proc.returncode == 1 and "add --preset ast-v1" in proc.stderr
+    # a folder from before presets (no snippets record) reads as ast-v1
+    meta = json.loads((out / "dataset.json").read_text())
+    del meta["spec"]["snippets"]
+    (out / "dataset.json").write_text(json.dumps(meta))
+    assert plugins.create("datasets", "rendered", root=out).snippets.pairs == "onsets"

@@ -35,7 +35,7 @@ def test_a_tiny_model_overfits_64_real_pairs(tunes):
     xs, xa = torch.from_numpy(sheets), torch.from_numpy(audio)
     opt = torch.optim.Adam(list(enc.parameters()) + list(obj.parameters()), lr=2e-3)
     enc.train()
-    for _ in range(120):
+    for _ in range(200):
         loss = obj.loss(*enc(xs, xa))
         opt.zero_grad()
         loss.backward()

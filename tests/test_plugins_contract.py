@@ -61,10 +61,11 @@ SYNTHESIZERS = [i for i in ALL if i.group == "synthesizers"]
 def test_synthesizer_contract(info):
     """The core's constructor keywords (sample rate, program) are honoured; notes sound
     where they start, at their pitch; tempo scales time; a second run sounds the same."""
-    from contracts import check_synthesizer
+    from contracts import check_gain, check_synthesizer
 
     check_synthesizer(plugins.create("synthesizers", info.name, sample_rate=16000, program=0),
                       sample_rate=16000)
+    check_gain(lambda **kw: plugins.create("synthesizers", info.name, **kw))
     with pytest.raises(ParameterError, match="sample_rate"):
         plugins.create("synthesizers", info.name, sample_rate=100)
     with pytest.raises(ParameterError, match="program"):
@@ -156,3 +157,22 @@ def test_discovery_imports_no_plugin():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# --- importers ------------------------------------------------------------------------
+
+IMPORTERS = [i for i in ALL if i.group == "importers"]
+
+
+@pytest.mark.parametrize("info", IMPORTERS, ids=_id)
+def test_importer_refuses_what_is_not_its_checkpoint(info, tmp_path):
+    """A missing file, a text file and an empty file are refused with the file's name."""
+    from ast_toolkit.errors import IntegrityError
+
+    importer = plugins.create("importers", info.name)
+    for path, content in ((tmp_path / "none.pt", None), (tmp_path / "notes.pt", "hello"),
+                          (tmp_path / "empty.pt", "")):
+        if content is not None:
+            path.write_text(content)
+        with pytest.raises(IntegrityError, match=str(path)):
+            importer.read(path)

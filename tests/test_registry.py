@@ -150,3 +150,24 @@ def test_cli_bad_registry_file_is_one_clear_error(tmp_path, ast_cmd):
     assert out.returncode == 1
     assert f"{user}: key 'datasets.x.split.seed': expected an integer" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_preset_fills_the_settings_and_the_entry_overrides_it(tmp_path):
+    from ast_toolkit.catalog import PRESETS
+
+    user = tmp_path / "mine.toml"
+    user.write_text(
+        'schema = 1\n[datasets.old]\nsources = [{ path = "music21:bach/bwv1*" }]\npreset = "ast-v1"\n'
+        'render = { page_width = 900 }\nsynthesis = { gain = 0.5 }\n'
+        '[datasets.new]\nsources = [{ path = "music21:bach/bwv1*" }]\n')
+    reg = load_registry([user], env=False)
+    old, new = reg.dataset("old"), reg.dataset("new")
+    assert old.preset == "ast-v1" and new.preset == "msmd"
+    assert (old.render.staff_space, old.render.page_width) == (10.0, 900)  # preset, then the entry
+    assert (old.synthesis.gain, old.synthesis.velocity) == (0.5, None)
+    assert old.spectrogram.frame_origin == "centre" and old.snippets == PRESETS["ast-v1"].snippets
+    assert new.render == PRESETS["msmd"].render and new.snippets == PRESETS["msmd"].snippets
+    bad = tmp_path / "bad.toml"
+    bad.write_text('schema = 1\n[datasets.x]\nsources = [{ path = "a" }]\npreset = "msdm"\n')
+    with pytest.raises(RegistryError, match=r"bad\.toml: key 'datasets\.x\.preset': unknown preset 'msdm'; did you mean 'msmd'"):
+        load_registry([bad], env=False)

@@ -214,9 +214,13 @@ def test_seed001_setting_gives_136_bins_at_31_25_fps():
 
 
 def test_frames_do_not_drift_with_a_fractional_hop():
-    """22,050 / 20 = 1,102.5 samples: a click at 50 s lands on frame 1,000."""
+    """22,050 / 20 = 1,102.5 samples: a click at 50 s is in the middle of frame 1,000
+    when frames are centred at i/fps, and half a frame (1,024 samples) later when
+    they start there (MSMD's)."""
     sr = 22050
     audio = np.zeros(60 * sr, dtype=np.float32)
     audio[50 * sr] = 1.0
-    spec = spectrogram(audio)
-    assert int(spec.sum(axis=0).argmax()) == 1000
+    assert int(spectrogram(audio, frame_origin="centre").sum(axis=0).argmax()) == 1000
+    audio[:] = 0
+    audio[50 * sr + 1024] = 1.0
+    assert int(spectrogram(audio).sum(axis=0).argmax()) == 1000

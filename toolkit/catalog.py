@@ -57,8 +57,13 @@ __all__ = [
     "RenditionSpec",
     "SynthesisSpec",
     "SpectrogramSpec",
+    "SnippetSpec",
     "SplitSpec",
     "DatasetSpec",
+    "Preset",
+    "PRESETS",
+    "PRESET_FIELDS",
+    "apply_preset",
     "ModelSpec",
     "Registry",
     "bundled_registry_path",
@@ -110,19 +115,23 @@ class RenderSpec:
         Renderer plugin name.
     page_width : int
         Page image width in pixels (MSMD: 835).
+    staff_space : float
+        Distance between staff lines in page pixels: the engraving scale
+        (``msmd`` preset: 7.0; ``ast-v1``: 10.0).
     qpm : float or None
         Tempo in quarter notes per minute; None uses each score's own marking.
 
     Examples
     --------
     >>> load_registry(env=False).dataset("demo").render
-    RenderSpec(renderer='verovio', page_width=835, qpm=None)
+    RenderSpec(renderer='verovio', page_width=835, staff_space=7.0, qpm=None)
     >>> RenderSpec(renderer="lilypond", qpm=100).page_width
     835
     """
 
     renderer: str = "verovio"
     page_width: int = 835
+    staff_space: float = 7.0
     qpm: float | None = None
 
 
@@ -165,6 +174,12 @@ class SynthesisSpec:
         Samples per second (MSMD: 22,050).
     program : int
         General MIDI program on every channel (0 = acoustic grand piano).
+    gain : float
+        Output level, as FluidSynth's master gain (``msmd`` preset: 0.2,
+        FluidSynth's default; ``ast-v1``: 0.8).
+    velocity : int or None
+        MIDI velocity of every note (``msmd``: 64, what MSMD's MIDI files
+        carry); None keeps the renderer's (80 for both bundled renderers).
     renditions : tuple of RenditionSpec
 
     Examples
@@ -179,12 +194,54 @@ class SynthesisSpec:
     synthesizer: str = "fluidsynth"
     sample_rate: int = 22050
     program: int = 0
+    gain: float = 0.2
+    velocity: int | None = 64
     renditions: tuple[RenditionSpec, ...] = (
         RenditionSpec("FluidR3_GM", 1.0, ("train", "valid")),
         RenditionSpec("TimGM6mb", 0.9, ("train", "valid")),
         RenditionSpec("FluidR3_GM", 1.1, ("train", "valid")),
         RenditionSpec("MuseScore_General", 1.0, ("test",)),
     )
+
+
+@dataclass(frozen=True)
+class SnippetSpec:
+    """How snippets are cut from a rendered piece.
+
+    Attributes
+    ----------
+    system_margin : int
+        Pixels of page kept left and right of each system's staff box when the
+        systems are unrolled into one strip (``msmd``: 0 — MSMD abuts systems at
+        the staff box; ``ast-v1``: 10).
+    pairs : {"msmd", "onsets"}
+        Which aligned pairs a dataset yields.  ``msmd`` — as MSMD's data pools:
+        one pair per onset frame, at the first note head (in reading order) whose
+        onset falls on that frame, and only where the whole sheet window lies
+        inside the unrolled strip.  ``onsets`` (``ast-v1``) — one pair per
+        distinct onset time, centred on the mean of its note heads, windows
+        zero-padded past the strip's ends.
+
+    Examples
+    --------
+    >>> SnippetSpec()
+    SnippetSpec(system_margin=0, pairs='msmd')
+    """
+
+    system_margin: int = 0
+    pairs: Literal["msmd", "onsets"] = "msmd"
+
+    def __post_init__(self) -> None:
+        if self.system_margin < 0:
+            raise ValueError(f"system_margin must be >= 0 pixels, got {self.system_margin}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> SnippetSpec:
+        """From a folder's record; a folder written before this setting existed has
+        none and reads as the ``ast-v1`` setting it was made with."""
+        if not data:
+            return PRESETS["ast-v1"].snippets
+        return cls(int(data.get("system_margin", 0)), str(data.get("pairs", "msmd")))
 
 
 @dataclass(frozen=True)
@@ -226,17 +283,96 @@ class DatasetSpec:
     ('folk-dcca', 3, 'registry.toml')
     >>> spec.spectrogram.fps, spec.spectrogram.bands_per_octave, spec.split.test
     (31.25, 24, 0.2)
+    >>> spec.preset, spec.render.staff_space, spec.snippets.system_margin
+    ('msmd', 7.0, 0)
     """
 
     name: str
     sources: tuple[SourceSpec, ...]
     description: str = ""
+    #: The preset the settings started from (:data:`PRESETS`); keys given
+    #: explicitly in the registry entry override it.
+    preset: str = "msmd"
     render: RenderSpec = RenderSpec()
     synthesis: SynthesisSpec = SynthesisSpec()
     spectrogram: SpectrogramSpec = SpectrogramSpec()
+    snippets: SnippetSpec = SnippetSpec()
     split: SplitSpec = SplitSpec()
     #: The registry file that defined this entry.
     origin: Path = field(default=Path("."), compare=False)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named data setting: the values of the settings that make data like a given corpus.
+
+    Only the fields named in :data:`PRESET_FIELDS` belong to a preset; a
+    dataset's sources, renditions, filterbank and split are its own.
+    """
+
+    name: str
+    description: str
+    render: RenderSpec
+    synthesis: SynthesisSpec
+    spectrogram: SpectrogramSpec
+    snippets: SnippetSpec
+
+
+#: The settings a preset fixes, per section of :class:`DatasetSpec`.
+PRESET_FIELDS: dict[str, tuple[str, ...]] = {
+    "render": ("staff_space",),
+    "synthesis": ("gain", "velocity"),
+    "spectrogram": ("frame_origin", "onset_frame"),
+    "snippets": ("system_margin", "pairs"),
+}
+
+#: Named data settings.  ``msmd`` (the default) makes data as MSMD was made
+#: ([Dorfer et al. 2018], checked in the authors' code, CPJKU/msmd), so that
+#: models trained on MSMD — the published weights of [Carvalho et al. 2023]
+#: (``ast model import --format ucasr``) — work on it unchanged.  ``ast-v1``
+#: is the setting of ``ast`` before it, kept so old datasets can be re-made.
+PRESETS: dict[str, Preset] = {
+    "msmd": Preset(
+        "msmd",
+        "as MSMD: staff space 7 px at 835 px (LilyPond's 20-pt staff at 150 dpi, resized), "
+        "FluidSynth gain 0.2 and velocity 64, frames starting at i/fps with onsets rounded "
+        "up, systems abutted, one pair per onset frame with the window inside the strip",
+        RenderSpec(), SynthesisSpec(), SpectrogramSpec(), SnippetSpec()),
+    "ast-v1": Preset(
+        "ast-v1",
+        "ast before the msmd preset: staff space 10 px, gain 0.8 and the renderer's "
+        "velocity (80), frames centred at i/fps with onsets rounded, 10-px system margins, "
+        "one pair per distinct onset",
+        RenderSpec(staff_space=10.0), SynthesisSpec(gain=0.8, velocity=None),
+        SpectrogramSpec(frame_origin="centre", onset_frame="round"),
+        SnippetSpec(system_margin=10, pairs="onsets")),
+}
+
+
+def apply_preset(spec: DatasetSpec, name: str) -> DatasetSpec:
+    """``spec`` with the settings of preset ``name`` (:data:`PRESET_FIELDS` only).
+
+    Examples
+    --------
+    >>> demo = load_registry(env=False).dataset("demo")
+    >>> old = apply_preset(demo, "ast-v1")
+    >>> old.preset, old.render.staff_space, old.synthesis.gain, old.spectrogram.frame_origin
+    ('ast-v1', 10.0, 0.8, 'centre')
+    >>> old.sources == demo.sources, apply_preset(old, "msmd") == demo
+    (True, True)
+    >>> apply_preset(demo, "msdm")
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.UnknownEntryError: unknown preset 'msdm'; did you mean 'msmd'? Known: ast-v1, msmd
+    """
+    if name not in PRESETS:
+        raise UnknownEntryError(did_you_mean(name, PRESETS, what="preset"))
+    preset = PRESETS[name]
+    changes: dict[str, Any] = {"preset": name}
+    for section, names in PRESET_FIELDS.items():
+        values = {n: getattr(getattr(preset, section), n) for n in names}
+        changes[section] = dataclasses.replace(getattr(spec, section), **values)
+    return dataclasses.replace(spec, **changes)
 
 
 @dataclass(frozen=True)
@@ -388,7 +524,9 @@ def _convert(tp: Any, value: Any, key: str, file: Path) -> Any:
     raise TypeError(f"unsupported schema type {tp!r}")  # a bug in this module
 
 
-def _build(cls: type, data: dict[str, Any], where: str, file: Path, **fixed: Any) -> Any:
+def _build(cls: type, data: dict[str, Any], where: str, file: Path, *, base: Any = None,
+           **fixed: Any) -> Any:
+    """``cls`` from a TOML table; keys not given take ``base``'s values (else the defaults)."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in fixed}
     for key in data:
@@ -399,10 +537,18 @@ def _build(cls: type, data: dict[str, Any], where: str, file: Path, **fixed: Any
             )
     kwargs = dict(fixed)
     for name, f in fields.items():
-        if name in data:
+        inner = getattr(base, name, None) if base is not None else None
+        if name in data and dataclasses.is_dataclass(hints[name]) and inner is not None:
+            if not isinstance(data[name], dict):
+                raise RegistryError(f"{file}: key '{where}.{name}': expected a table "
+                                    f"({hints[name].__name__}), got {data[name]!r}")
+            kwargs[name] = _build(hints[name], data[name], f"{where}.{name}", file, base=inner)
+        elif name in data:
             kwargs[name] = _convert(hints[name], data[name], f"{where}.{name}", file)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise RegistryError(f"{file}: [{where}]: missing required key {name!r}")
+        elif base is not None:
+            kwargs[name] = getattr(base, name)
     try:
         return cls(**kwargs)
     except ValueError as exc:
@@ -438,8 +584,16 @@ def _parse_file(path: Path) -> tuple[dict[str, DatasetSpec], dict[str, ModelSpec
         for name, entry in table.items():
             if not isinstance(entry, dict):
                 raise RegistryError(f"{path}: key '{section}.{name}': expected a table")
+            base = None
+            if cls is DatasetSpec and "preset" in entry:
+                # the preset's settings first, then the entry's own keys over them
+                preset = entry["preset"]
+                if not isinstance(preset, str) or preset not in PRESETS:
+                    raise RegistryError(f"{path}: key '{section}.{name}.preset': "
+                                        + did_you_mean(str(preset), PRESETS, what="preset"))
+                base = apply_preset(DatasetSpec(name, ()), preset)
             entries[name] = _build(
-                cls, entry, f"{section}.{name}", path, name=name, origin=path.resolve()
+                cls, entry, f"{section}.{name}", path, base=base, name=name, origin=path.resolve()
             )
         out.append(entries)
     return out[0], out[1]
@@ -666,6 +820,7 @@ def describe(registry: Registry) -> dict[str, Any]:
                 "name": d.name,
                 "description": d.description,
                 "sources": [{"path": s.path, "limit": s.limit} for s in d.sources],
+                "preset": d.preset,
                 "renderer": d.render.renderer,
                 "synthesizer": d.synthesis.synthesizer,
                 "renditions": [

@@ -55,6 +55,11 @@ def _coerce(tp: Any, value: Any, key: str, what: str) -> Any:
             return None
         inner = [a for a in args if a is not type(None)]
         return _coerce(inner[0], value, key, what)
+    if origin is typing.Literal:
+        if value not in args:
+            raise ParameterError(f"{what}: {key} must be one of {', '.join(map(repr, args))}, "
+                                 f"got {value!r}")
+        return value
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise bad()

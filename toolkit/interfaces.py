@@ -8,8 +8,10 @@ arrays so the core does not depend on any deep-learning framework.
 from __future__ import annotations
 
 import copy
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,7 +21,8 @@ from .errors import ParameterError
 from .types import (Collection, Match, NoteEvent, NoteHead, PairTable, Performance, PieceSequence,
                     RenderedScore, ScoreSource, SpectrogramSpec, SystemBox)
 
-__all__ = ["Renderer", "Synthesizer", "Dataset", "Encoder", "Objective", "Matcher", "Metric"]
+__all__ = ["Renderer", "Synthesizer", "Dataset", "Encoder", "Objective", "Matcher", "Metric",
+           "Importer", "ImportedModel"]
 
 
 class Renderer(ABC):
@@ -28,23 +31,35 @@ class Renderer(ABC):
     Parameters
     ----------
     page_width : int
-        Width of the page images in pixels (MSMD: 835).  The core passes it
-        (keyword) from a dataset's render settings; a plugin takes its own
-        settings as further keywords and calls ``super().__init__(page_width=...)``.
+        Width of the page images in pixels (MSMD: 835).
+    staff_space : float
+        Distance between two staff lines in page pixels: the engraving scale
+        (MSMD, LilyPond's default 20-pt staff at 150 dpi resized to 835 px:
+        about 7; see :data:`ast_toolkit.catalog.PRESETS`).
+
+    The core passes both (keywords) from a dataset's render settings; a plugin
+    takes its own settings as further keywords and calls
+    ``super().__init__(page_width=..., staff_space=...)``.
 
     Examples
     --------
     >>> from ast_toolkit import plugins
-    >>> renderer = plugins.create("renderers", "verovio", page_width=835)
-    >>> renderer.page_width
-    835
+    >>> renderer = plugins.create("renderers", "verovio", page_width=835, staff_space=7.0)
+    >>> renderer.page_width, renderer.staff_space
+    (835, 7.0)
     """
 
-    def __init__(self, *, page_width: int = 835) -> None:
+    def __init__(self, *, page_width: int = 835, staff_space: float = 7.0) -> None:
         if isinstance(page_width, bool) or not isinstance(page_width, int) or page_width < 100:
             raise ParameterError(f"page_width must be an integer >= 100 pixels, got {page_width!r}")
+        if isinstance(staff_space, bool) or not isinstance(staff_space, (int, float)) \
+                or not 2.0 <= staff_space <= page_width / 20:
+            raise ParameterError(f"staff_space must be between 2 and {page_width / 20:g} pixels "
+                                 f"(page width / 20), got {staff_space!r}")
         #: Width of the page images in pixels.
         self.page_width = int(page_width)
+        #: Distance between staff lines in page pixels.
+        self.staff_space = float(staff_space)
 
     @abstractmethod
     def render(self, score: ScoreSource, *, qpm: float | None = None) -> RenderedScore:
@@ -80,21 +95,31 @@ class Synthesizer(ABC):
     ----------
     sample_rate : int
         Samples per second of the audio :meth:`synthesize` returns (MSMD:
-        22,050).  The core passes it and ``program`` (keywords) from a
-        dataset's synthesis settings; a plugin takes its own settings as
-        further keywords and calls ``super().__init__(sample_rate=..., program=...)``.
+        22,050).
     program : int
         General MIDI program of the instrument (0 = acoustic grand piano).
+    gain : float
+        Output level as FluidSynth's master gain (linear; MSMD: 0.2, FluidSynth's
+        default).  A synthesizer of another kind scales its output so that
+        the same gain gives about the same level.
+
+    The core passes the three (keywords) from a dataset's synthesis settings;
+    a plugin takes its own settings as further keywords and calls
+    ``super().__init__(sample_rate=..., program=..., gain=...)``.
 
     Examples
     --------
     >>> from ast_toolkit import plugins
-    >>> synth = plugins.create("synthesizers", "fluidsynth", sample_rate=16000, program=0)
-    >>> synth.sample_rate, synth.program
-    (16000, 0)
+    >>> synth = plugins.create("synthesizers", "fluidsynth", sample_rate=16000, program=0, gain=0.2)
+    >>> synth.sample_rate, synth.program, synth.gain
+    (16000, 0, 0.2)
     """
 
-    def __init__(self, *, sample_rate: int = 22050, program: int = 0) -> None:
+    def __init__(self, *, sample_rate: int = 22050, program: int = 0, gain: float = 0.2) -> None:
+        if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not 0 < gain <= 10:
+            raise ParameterError(f"gain must be a number in (0, 10], got {gain!r}")
+        #: Output level (FluidSynth's master gain).
+        self.gain = float(gain)
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) \
                 or not 8000 <= sample_rate <= 96000:
             raise ParameterError(f"sample_rate must be an integer in 8000..96000 Hz, got {sample_rate!r}")
@@ -573,3 +598,56 @@ class Metric(ABC):
         """Update with one batch and return the metric over everything so far."""
         self.update(*args, **kwargs)
         return self.compute()
+
+
+@dataclass(frozen=True)
+class ImportedModel:
+    """A model read from another code base's checkpoint by an :class:`Importer`.
+
+    Attributes
+    ----------
+    encoder : Encoder
+        The encoder plugin instance, weights loaded; it must be able to save
+        itself as a model folder (``save(path, extra=...)``, as
+        :class:`ast_toolkit.learn.encoder.TorchEncoder` does).
+    dataset : dict
+        What it was trained on, as ``config.json`` records it: at least
+        ``name`` and ``spectrogram`` (a :class:`SpectrogramSpec` as a dict),
+        and the data ``preset`` its inputs match.
+    source : dict
+        Where the weights come from: paper, code, licence, notes.
+    """
+
+    encoder: Encoder
+    dataset: dict[str, Any]
+    source: dict[str, Any]
+
+
+class Importer(ABC):
+    """Reads a model checkpoint written by another code base (``ast model import --format NAME``).
+
+    An importer maps the checkpoint's layout onto an installed encoder plugin
+    and refuses — never silently skips — a key it does not map, a tensor of
+    another shape, or a file that is not such a checkpoint, with a message
+    naming the file and the key.
+
+    Examples
+    --------
+    >>> from ast_toolkit import plugins
+    >>> importer = plugins.create("importers", "ucasr")
+    >>> importer.read("no/such/file.pt")
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.IntegrityError: no/such/file.pt: no such file
+    """
+
+    @abstractmethod
+    def read(self, file: str | os.PathLike) -> ImportedModel:
+        """Read ``file`` into an encoder with its weights.
+
+        Raises
+        ------
+        IntegrityError
+            Not a readable checkpoint of this format; the message names the
+            file and what is wrong (a missing or unknown key, a shape).
+        """

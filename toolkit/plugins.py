@@ -62,6 +62,7 @@ GROUPS: dict[str, tuple[str, type]] = {
     "objectives": ("ast.objectives", interfaces.Objective),
     "matchers": ("ast.matchers", interfaces.Matcher),
     "metrics": ("ast.metrics", interfaces.Metric),
+    "importers": ("ast.importers", interfaces.Importer),
     # `ast` subcommands: click commands (objects, not classes), one module of
     # ast_toolkit.cli each for the bundled ones.
     "commands": ("ast.commands", click.Command),
@@ -210,7 +211,7 @@ def discover(group: str | None = None) -> list[PluginInfo]:
     >>> discover("metric")
     Traceback (most recent call last):
     ...
-    ast_toolkit.errors.ParameterError: unknown plugin group 'metric'; did you mean 'metrics'? Known: commands, datasets, encoders, matchers, metrics, objectives, renderers, synthesizers
+    ast_toolkit.errors.ParameterError: unknown plugin group 'metric'; did you mean 'metrics'? Known: commands, datasets, encoders, importers, matchers, metrics, objectives, renderers, synthesizers
     """
     groups = [_check_group(group)] if group else list(GROUPS)
     return [info for g in groups for info in _discover_group(g)]

@@ -22,7 +22,7 @@ from .errors import UnknownNameError, did_you_mean
 
 __all__ = ["DORFER2016", "DORFER2018_TISMIR", "DORFER2018_IJMIR", "BALKE2019", "CARVALHO2021",
            "MUELLER2019", "MUELLER2015", "WANG2003", "KIROS2014", "ANDREW2013", "OORD2018",
-           "CITATIONS", "bibtex"]
+           "CARVALHO2023", "CITATIONS", "bibtex"]
 
 #: Audio–sheet snippet retrieval with DCCA on monophonic tunes: the ``dcca``
 #: encoder and objective, its 136-bin spectrogram (seed 001).
@@ -132,6 +132,16 @@ OORD2018 = """@article{oord2018representation,
   year    = {2018}
 }"""
 
+#: Self-supervised pre-training of the ``cnn`` pathways, then MSMD training with
+#: a CCA layer: the published weights ``ast model import --format ucasr`` reads.
+CARVALHO2023 = """@inproceedings{carvalho2023selfsupervised,
+  author    = {Lu{\\'i}s Carvalho and Tobias Wash{\\"u}ttl and Gerhard Widmer},
+  title     = {Self-Supervised Contrastive Learning for Robust Audio--Sheet Music
+               Retrieval Systems},
+  booktitle = {Proceedings of the 14th ACM Multimedia Systems Conference (MMSys)},
+  year      = {2023}
+}"""
+
 #: Constant name -> the short form docstrings cite.
 CITATIONS: dict[str, str] = {
     "DORFER2016": "Dorfer et al. 2016",
@@ -145,6 +155,7 @@ CITATIONS: dict[str, str] = {
     "KIROS2014": "Kiros et al. 2014",
     "ANDREW2013": "Andrew et al. 2013",
     "OORD2018": "Oord et al. 2018",
+    "CARVALHO2023": "Carvalho et al. 2023",
 }
 
 
@@ -162,7 +173,7 @@ def bibtex(*names: str) -> str:
     >>> bibtex("MULLER2019")
     Traceback (most recent call last):
     ...
-    ast_toolkit.errors.UnknownNameError: unknown reference 'MULLER2019'; did you mean 'MUELLER2019' or 'MUELLER2015' or 'BALKE2019'? Known: ANDREW2013, BALKE2019, CARVALHO2021, DORFER2016, DORFER2018_IJMIR, DORFER2018_TISMIR, KIROS2014, MUELLER2015, MUELLER2019, OORD2018, WANG2003
+    ast_toolkit.errors.UnknownNameError: unknown reference 'MULLER2019'; did you mean 'MUELLER2019' or 'MUELLER2015' or 'BALKE2019'? Known: ANDREW2013, BALKE2019, CARVALHO2021, CARVALHO2023, DORFER2016, DORFER2018_IJMIR, DORFER2018_TISMIR, KIROS2014, MUELLER2015, MUELLER2019, OORD2018, WANG2003
     """
     for name in names:
         if name not in CITATIONS:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -53,13 +53,26 @@ class SpectrogramSpec:
         Logarithmic filterbank resolution.
     fmin, fmax : float
         Filterbank range in Hz.
+    frame_origin : {"start", "centre"}
+        Where frame ``i`` sits: ``"start"`` — its samples begin at ``i / fps``
+        seconds (MSMD's: madmom's ``origin='future'``); ``"centre"`` — it is
+        centred there (the setting of ``ast`` before the ``msmd`` preset).
+    onset_frame : {"ceil", "round"}
+        The frame of an onset at ``t`` seconds: ``ceil(t * fps)`` (MSMD's: the
+        first frame starting at or after the onset) or ``round(t * fps)``.
 
     Examples
     --------
-    >>> SpectrogramSpec().fps
-    20.0
+    >>> SpectrogramSpec().fps, SpectrogramSpec().frame_of(0.51)
+    (20.0, 11)
+    >>> SpectrogramSpec(frame_origin="centre", onset_frame="round").frame_of(0.51)
+    10
     >>> SpectrogramSpec.from_dict({"fps": 31.25, "bands_per_octave": 24, "fmax": 8000})
-    SpectrogramSpec(sample_rate=22050, frame_size=2048, fps=31.25, bands_per_octave=24, fmin=30.0, fmax=8000.0)
+    SpectrogramSpec(sample_rate=22050, frame_size=2048, fps=31.25, bands_per_octave=24, fmin=30.0, fmax=8000.0, frame_origin='centre', onset_frame='round')
+
+    A recorded setting without ``frame_origin`` / ``onset_frame`` (a folder
+    written before they existed) reads as ``centre`` / ``round``, which is
+    what it was made with.
     """
 
     sample_rate: int = 22050
@@ -68,16 +81,32 @@ class SpectrogramSpec:
     bands_per_octave: int = 16
     fmin: float = 30.0
     fmax: float = 6000.0
+    frame_origin: Literal["start", "centre"] = "start"
+    onset_frame: Literal["ceil", "round"] = "ceil"
+
+    def __post_init__(self) -> None:
+        if self.frame_origin not in ("start", "centre"):
+            raise ParameterError(f"frame_origin must be 'start' or 'centre', got {self.frame_origin!r}")
+        if self.onset_frame not in ("ceil", "round"):
+            raise ParameterError(f"onset_frame must be 'ceil' or 'round', got {self.onset_frame!r}")
+
+    def frame_of(self, seconds: float) -> int:
+        """The spectrogram frame of an onset at ``seconds`` (see ``onset_frame``)."""
+        x = float(seconds) * self.fps
+        # 1e-6: an onset exactly on a frame boundary stays on it despite float error
+        return int(np.ceil(x - 1e-6)) if self.onset_frame == "ceil" else int(round(x))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> SpectrogramSpec:
-        """From the dict a dataset, model or index folder records (missing keys: defaults)."""
+        """From the dict a dataset, model or index folder records (missing keys: defaults,
+        except the frame timing, which defaults to the setting older folders were made with)."""
         data = data or {}
         d = cls()
         return cls(int(data.get("sample_rate", d.sample_rate)),
                    int(data.get("frame_size", d.frame_size)), float(data.get("fps", d.fps)),
                    int(data.get("bands_per_octave", d.bands_per_octave)),
-                   float(data.get("fmin", d.fmin)), float(data.get("fmax", d.fmax)))
+                   float(data.get("fmin", d.fmin)), float(data.get("fmax", d.fmax)),
+                   str(data.get("frame_origin", "centre")), str(data.get("onset_frame", "round")))
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a dict, as folders record them."""

@@ -22,6 +22,7 @@ import numpy as np
 from ast_toolkit.data.audio import excerpts
 from ast_toolkit.data.build import FORMAT, dataset_stats, iter_pieces, validate_dataset
 from ast_toolkit.data.snippets import Strip, sheet_sequence, unroll_systems, window
+from ast_toolkit.catalog import SnippetSpec
 from ast_toolkit.errors import IntegrityError, ParameterError, UnknownNameError, did_you_mean
 from ast_toolkit.interfaces import Dataset
 from ast_toolkit.io import read_json
@@ -62,6 +63,8 @@ class RenderedDataset(Dataset):
         info = read_json(self.root / "dataset.json")
         self.name = info.get("name", self.root.name)
         self.spec = info.get("spec", {})
+        #: How snippets are cut (a folder from before the setting existed: ``ast-v1``'s).
+        self.snippets = SnippetSpec.from_dict(self.spec.get("snippets"))
 
     @property
     def spectrogram(self) -> SpectrogramSpec:
@@ -131,7 +134,8 @@ class RenderedDataset(Dataset):
         systems = self.systems(piece)
         if not systems:
             raise IntegrityError(f"{self.folder(piece)}: the score has no systems")
-        return unroll_systems(lambda p: self.page(piece, p), systems, height=self.sheet_window[0])
+        return unroll_systems(lambda p: self.page(piece, p), systems, height=self.sheet_window[0],
+                              margin=self.snippets.system_margin)
 
     @functools.lru_cache(maxsize=16384)
     def notehead_strip_x(self, piece: str) -> dict[str, float]:
@@ -219,14 +223,26 @@ class RenderedDataset(Dataset):
             yield self.pair(piece, rendition, event)
 
     def pair_table(self, split: str) -> PairTable:
-        """One pair per distinct onset of every piece of ``split``.
+        """The aligned pairs of ``split``, chosen as the dataset's snippet setting says.
 
         Notes sounding together (a chord, the voices of a chorale) share one
-        onset and one sheet window, so they are one pair, not several
-        identical ones.  Columns: ``event`` (the onset's first event, in every
-        rendition of the piece) and ``x`` (strip column of the window's centre:
-        the mean of the onset's note heads).
+        sheet window and one audio excerpt, so they are one pair, not several
+        identical ones:
+
+        * ``pairs = "msmd"`` (:class:`~ast_toolkit.catalog.SnippetSpec`) — as
+          MSMD's data pools: one pair per onset *frame*, at the first note head
+          played on it (events are ordered by onset, then pitch: the lowest),
+          kept only when the whole sheet window lies inside the unrolled strip
+          and the whole audio excerpt inside the spectrogram (of the piece's
+          first rendition);
+        * ``pairs = "onsets"`` — one pair per distinct onset time, the window
+          centred on the mean of its note heads, zero-padded past the strip's ends.
+
+        Columns: ``event`` (the pair's event, in every rendition of the piece)
+        and ``x`` (strip column of the window's centre).
         """
+        msmd = self.snippets.pairs == "msmd"
+        w, ctx = self.sheet_window[1], self.audio_context
         pieces, events, xs, ids = [], [], [], []
         sheet_ids: dict[tuple[str, int], int] = {}
         for piece in self.piece_ids(split):
@@ -235,12 +251,22 @@ class RenderedDataset(Dataset):
                 continue
             head_x = self.notehead_strip_x(piece)
             r = self.rendition(piece, names[0])
+            width, n_frames = self.strip(piece).image.shape[1], r.spectrogram.shape[1]
             groups: dict[int, list[int]] = {}
             for i, (nid, onset) in enumerate(zip(r.noteheads, r.onsets)):
                 if nid in head_x:
-                    groups.setdefault(int(round(onset * 1000)), []).append(i)
-            for _, idx in sorted(groups.items()):
-                x = float(np.mean([head_x[r.noteheads[i]] for i in idx]))
+                    key = int(r.frames[i]) if msmd else int(round(onset * 1000))
+                    groups.setdefault(key, []).append(i)
+            for frame, idx in sorted(groups.items()):
+                if msmd:
+                    x = head_x[r.noteheads[idx[0]]]
+                    start, first = int(round(x)) - w // 2, frame - ctx // 2
+                    # strict upper bounds, as the authors' code (ucasr's snippet_dataset.py)
+                    if start < 0 or start + w >= width or first < 0 or first + ctx >= n_frames:
+                        continue
+                    idx = idx[:1]
+                else:
+                    x = float(np.mean([head_x[r.noteheads[i]] for i in idx]))
                 key = (piece, int(round(x)))
                 pieces.append(piece)
                 events.append(idx[0])

@@ -20,6 +20,7 @@ hyper-parameters are typed dataclasses (``ast fit --param audio_context=168``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -49,6 +50,10 @@ class CNNConfig:
         Filters of the four conv blocks.
     dim : int
         Embedding dimension.
+    sheet_polarity : {"ink", "paper"}
+        What 1 means in the sheet pathway's input: ``ink`` (``ast``'s windows)
+        or ``paper`` (images divided by 255, as the authors' code feeds them:
+        set by ``ast model import --format ucasr``).
     """
 
     sheet_window: tuple[int, int] = (160, 200)
@@ -57,6 +62,7 @@ class CNNConfig:
     audio_context: int = 42
     filters: tuple[int, ...] = (24, 48, 96, 96)
     dim: int = 32
+    sheet_polarity: Literal["ink", "paper"] = "ink"
 
 
 class CNNEncoder(TorchEncoder):

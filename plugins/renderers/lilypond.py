@@ -155,11 +155,9 @@ class LilyPondRenderer(Renderer):
         The LilyPond binary; None finds one (:func:`find_lilypond`).
     """
 
-    def __init__(self, page_width: int = 835, staff_space: float = 10.0, max_staves: int = 2,
+    def __init__(self, page_width: int = 835, staff_space: float = 7.0, max_staves: int = 2,
                  qpm_default: float = 120.0, timeout: float = 120.0, lilypond: str | None = None):
-        super().__init__(page_width=page_width)
-        if not 2.0 <= staff_space <= page_width / 20:
-            raise ParameterError(f"staff_space must be between 2 and {page_width / 20:g} pixels, got {staff_space}")
+        super().__init__(page_width=page_width, staff_space=staff_space)
         if max_staves < 1:
             raise ParameterError(f"max_staves must be >= 1, got {max_staves}")
         if not qpm_default > 0:

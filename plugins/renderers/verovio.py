@@ -20,7 +20,7 @@ import math
 import re
 import xml.etree.ElementTree as ET
 
-from ast_toolkit.errors import ParameterError, RenderError
+from ast_toolkit.errors import RenderError
 from ast_toolkit.interfaces import Renderer
 from ast_toolkit.types import NoteEvent, NoteHead, RenderedScore, ScoreSource, SystemBox
 
@@ -50,10 +50,8 @@ class VerovioRenderer(Renderer):
         Scores with more parts are reduced to this many staves.
     """
 
-    def __init__(self, page_width: int = 835, staff_space: float = 10.0, max_staves: int = 2):
-        super().__init__(page_width=page_width)
-        if not 2.0 <= staff_space <= page_width / 20:
-            raise ParameterError(f"staff_space must be between 2 and {page_width / 20:g} pixels, got {staff_space}")
+    def __init__(self, page_width: int = 835, staff_space: float = 7.0, max_staves: int = 2):
+        super().__init__(page_width=page_width, staff_space=staff_space)
         self.staff_space = float(staff_space)
         self.max_staves = int(max_staves)
         self._svg_width = int(round(_STAFF_SPACE_UNITS * page_width / staff_space))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
+from ..catalog import PRESETS
 from ..data.build import render
 from ..data.datasets import dataset_report, open_dataset
 from ..data.figures import show_piece
@@ -30,14 +31,19 @@ def group() -> None:
               "renditions, tempo 0.9–1.1, and a test soundfont kept out of training).")
 @click.option("--tempo", "tempos", multiple=True, type=float, metavar="FACTOR",
               help="Tempo factor (repeatable), > 1 is faster.")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), metavar="NAME",
+              help="Data setting: msmd (the default: as MSMD was made, which models trained "
+              "on MSMD expect — staff space 7 px, gain 0.2, velocity 64, MSMD's frame timing "
+              "and pairs) or ast-v1 (ast's earlier setting: staff space 10 px, gain 0.8). "
+              "Default: the dataset's own.")
 @click.option("--workers", "-j", default=2, show_default=True, type=int,
               help="Pieces rendered in parallel (processes).")
 @click.option("--limit", "-n", type=int, help="Render at most N pieces, taken evenly from every source.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def render_command(ctx: click.Context, name_or_source: str, out: str, renderer: str | None,
-                   soundfonts: tuple[str, ...], tempos: tuple[float, ...], workers: int,
-                   limit: int | None, as_json: bool) -> None:
+                   soundfonts: tuple[str, ...], tempos: tuple[float, ...], preset: str | None,
+                   workers: int, limit: int | None, as_json: bool) -> None:
     """Engrave, perform, synthesize and align a dataset.
 
     NAME_OR_SOURCE is a dataset of the registry (`ast registry list` shows
@@ -53,7 +59,7 @@ def render_command(ctx: click.Context, name_or_source: str, out: str, renderer: 
     with ProgressDisplay(enabled=not as_json) as show:
         spec, report = render(name_or_source, out, registry=registry_of(ctx), renderer=renderer,
                               soundfonts=soundfonts, tempos=tempos, workers=workers, limit=limit,
-                              progress=show)
+                              preset=preset, progress=show)
     failed = [f.__dict__ for f in report.failed]
     if as_json:
         print_json({"dataset": spec.name, "out": str(report.out), "built": len(report.built),

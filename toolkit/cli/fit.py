@@ -13,8 +13,11 @@ from ._common import PluginOption, ProgressDisplay, console, err_console, parse_
 @click.option("--dataset", "-d", "dataset", required=True, metavar="NAME|DIR",
               help="A dataset folder, or a registry dataset rendered to $AST_DATA/NAME "
               "(default data/NAME).")
-@click.option("--encoder", "-e", default="cnn", show_default=True, metavar="NAME",
-              cls=PluginOption, plugin_group="encoders", help="Encoder plugin.")
+@click.option("--encoder", "-e", metavar="NAME", cls=PluginOption, plugin_group="encoders",
+              help="Encoder plugin.  [default: cnn, or the --init model's]")
+@click.option("--init", "init", metavar="NAME|DIR",
+              help="Fine-tune: start from this model (a folder from `ast fit` or `ast model "
+              "import`, or a registered name) — its encoder, settings, CCA head and weights.")
 @click.option("--loss", "-l", "objective", default="ranking", show_default=True, metavar="NAME",
               cls=PluginOption, plugin_group="objectives", help="Objective plugin.")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
@@ -51,7 +54,8 @@ from ._common import PluginOption, ProgressDisplay, console, err_console, parse_
               help="The registry file --register writes; read it with `ast --registry FILE`.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
-def command(ctx: click.Context, dataset: str, encoder: str, objective: str, out: str,
+def command(ctx: click.Context, dataset: str, encoder: str | None, init: str | None,
+            objective: str, out: str,
             params: tuple[str, ...], loss_params: tuple[str, ...], epochs: int | None,
             epoch_samples: int | None, batch_size: int | None, lr: float | None,
             patience: int | None, refinements: int | None, seed: int | None,
@@ -73,6 +77,7 @@ def command(ctx: click.Context, dataset: str, encoder: str, objective: str, out:
       ast fit -d chorales -e attention -p audio_context=168 -o models/chorales-att8s
       ast fit -d folk-dcca -e dcca --loss dcca -o models/folk-dcca
       ast fit -d chorales -e timm -p sheet_backbone=resnet18 -o models/chorales-r18
+      ast fit -d chorales --init models/ucasr-mc --lr 1e-4 --time-limit 10 -o models/ucasr-ft
     """
     from ..learn.training import fit, fit_config  # torch: imported when training, not for --help
 
@@ -85,7 +90,8 @@ def command(ctx: click.Context, dataset: str, encoder: str, objective: str, out:
             result = fit(dataset, out, encoder=encoder, params=parse_params(params),
                          objective=objective, objective_params=parse_params(loss_params, "--loss-param"),
                          config=cfg, resume=resume, exist_ok=exist_ok, registry=registry_of(ctx),
-                         register_as=register_name, registry_file=registry_file, progress=show)
+                         register_as=register_name, registry_file=registry_file, init=init,
+                         progress=show)
     except KeyboardInterrupt:
         err_console.print(f"interrupted: the last finished epoch is checkpointed in {out}; "
                           "run the same command with --resume to continue")
@@ -98,7 +104,7 @@ def command(ctx: click.Context, dataset: str, encoder: str, objective: str, out:
         print_json(summary)
         return
     if result.already:
-        console.print(f"{out} already holds a finished {encoder} model ({result.epochs} epochs, "
+        console.print(f"{out} already holds a finished {encoder or 'cnn'} model ({result.epochs} epochs, "
                       f"valid MRR {result.valid.get('mrr', float('nan')):.3f}); not training again")
     else:
         console.print(f"[green]model written to {result.out}[/]: {result.epochs} epochs "

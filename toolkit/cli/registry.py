@@ -32,7 +32,8 @@ def list_registry(ctx: click.Context, as_json: bool) -> None:
         sources = "\n".join(
             s["path"] + (f" (≤{s['limit']})" if s["limit"] else "") for s in d["sources"]
         )
-        render = f"{d['renderer']} / {d['synthesizer']}, {len(d['renditions'])} renditions"
+        render = (f"{d['renderer']} / {d['synthesizer']}, {len(d['renditions'])} renditions, "
+                  f"preset {d['preset']}")
         if d["missing_plugins"]:
             render += "\n[yellow]not installed: " + ", ".join(d["missing_plugins"]) + "[/]"
         split = "{train}/{valid}/{test} seed {seed}".format(**d["split"])

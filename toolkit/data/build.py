@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__, plugins
-from ..catalog import DatasetSpec, Registry, RenditionSpec, SourceSpec
+from ..catalog import DatasetSpec, Registry, RenditionSpec, SourceSpec, apply_preset
 from ..errors import IntegrityError, ParameterError, RenderError
 from ..io import read_json, sha256, write_json
 from ..progress import Progress, Reporter
@@ -277,12 +277,13 @@ def build_piece(
         write_json(work / "score.json", score)
 
         sp = spec.spectrogram
+        played = rendered.events
+        if spec.synthesis.velocity is not None:
+            played = [dataclasses.replace(e, velocity=spec.synthesis.velocity) for e in played]
         for i, rend in enumerate(piece.renditions):
             rdir = work / "renditions" / _rendition_name(i, rend)
             rdir.mkdir(parents=True)
-            audio = synthesizer.synthesize(
-                rendered.events, soundfont=rend.soundfont, tempo_factor=rend.tempo
-            )
+            audio = synthesizer.synthesize(played, soundfont=rend.soundfont, tempo_factor=rend.tempo)
             sr = synthesizer.sample_rate
             soundfile.write(rdir / "audio.flac", audio, sr, format="FLAC", subtype="PCM_16")
             if sr != sp.sample_rate:
@@ -294,7 +295,7 @@ def build_piece(
             for e in rendered.events:
                 onset = e.onset / rend.tempo
                 events.append([onset, e.duration / rend.tempo, e.pitch, e.notehead,
-                               int(round(onset * sp.fps))])
+                               sp.frame_of(onset)])
             write_json(rdir / "rendition.json", {
                 "soundfont": rend.soundfont,
                 "tempo": rend.tempo,
@@ -325,10 +326,11 @@ _worker: dict[str, Any] = {}
 def _make_plugins(spec: DatasetSpec) -> tuple[Any, Any]:
     # The constructor keywords of the Renderer and Synthesizer interfaces.
     renderer = plugins.create("renderers", spec.render.renderer,
-                              page_width=spec.render.page_width)
+                              page_width=spec.render.page_width,
+                              staff_space=spec.render.staff_space)
     synthesizer = plugins.create("synthesizers", spec.synthesis.synthesizer,
                                  sample_rate=spec.synthesis.sample_rate,
-                                 program=spec.synthesis.program)
+                                 program=spec.synthesis.program, gain=spec.synthesis.gain)
     return renderer, synthesizer
 
 
@@ -409,10 +411,14 @@ def render_dataset(
         old = read_json(previous)
         if not isinstance(old, dict) or old.get("name") != spec.name \
                 or old.get("spec") != _spec_dict(spec):
+            hint = ""
+            if isinstance(old, dict) and isinstance(old.get("spec"), dict):
+                made_with = old["spec"].get("preset", "ast-v1")  # older folders: ast-v1
+                if made_with != spec.preset:
+                    hint = f" (preset {made_with!r}, not {spec.preset!r}: add --preset {made_with} to finish it)"
             raise ParameterError(
                 f"{out} holds dataset {old.get('name') if isinstance(old, dict) else None!r} made "
-                "with other settings; "
-                "choose another --out folder or delete it"
+                f"with other settings{hint}; choose another --out folder or delete it"
             )
     (out / COMPLETE).unlink(missing_ok=True)
     write_json(previous, {
@@ -556,6 +562,7 @@ def dataset_spec(
     renderer: str | None = None,
     soundfonts: Sequence[str] = (),
     tempos: Sequence[float] = (),
+    preset: str | None = None,
 ) -> DatasetSpec:
     """The dataset to render: a name from the registry, or a source string.
 
@@ -570,6 +577,10 @@ def dataset_spec(
     soundfonts, tempos : sequence
         When either is given, the renditions become every (soundfont, tempo)
         combination, for every split (defaults: FluidR3_GM, 1.0).
+    preset : str or None
+        A data preset (:data:`ast_toolkit.catalog.PRESETS`: ``msmd``, ``ast-v1``)
+        over the dataset's settings; None keeps the dataset's (``msmd`` unless
+        its registry entry says otherwise).
 
     Examples
     --------
@@ -577,6 +588,9 @@ def dataset_spec(
     >>> spec = dataset_spec(load_registry(env=False), "demo", tempos=[0.9, 1.1])
     >>> [(r.soundfont, r.tempo) for r in spec.synthesis.renditions]
     [('FluidR3_GM', 0.9), ('FluidR3_GM', 1.1)]
+    >>> spec = dataset_spec(load_registry(env=False), "demo", preset="ast-v1")
+    >>> spec.preset, spec.render.staff_space, spec.snippets.pairs
+    ('ast-v1', 10.0, 'onsets')
     """
     if name_or_source in registry.datasets:
         spec = registry.datasets[name_or_source]
@@ -586,6 +600,8 @@ def dataset_spec(
         spec = DatasetSpec(name=name, sources=(SourceSpec(name_or_source),))
     else:
         spec = registry.dataset(name_or_source)  # an unknown name raises, with close names
+    if preset is not None:
+        spec = apply_preset(spec, preset)
     if renderer is not None:
         spec = dataclasses.replace(spec, render=dataclasses.replace(spec.render, renderer=renderer))
     if soundfonts or tempos:
@@ -640,6 +656,7 @@ def dataset_stats(root: str | os.PathLike) -> dict[str, dict[str, float]]:
 def render(name_or_source: str, out: str | os.PathLike, *, registry: Registry,
            renderer: str | None = None, soundfonts: Sequence[str] = (),
            tempos: Sequence[float] = (), workers: int = 1, limit: int | None = None,
+           preset: str | None = None,
            progress: Progress | None = None) -> tuple[DatasetSpec, BuildReport]:
     """``ast data render``: the dataset :func:`dataset_spec` names, built by :func:`render_dataset`.
 
@@ -651,5 +668,5 @@ def render(name_or_source: str, out: str | os.PathLike, *, registry: Registry,
     ('demo', 70)
     """
     spec = dataset_spec(registry, name_or_source, renderer=renderer, soundfonts=soundfonts,
-                        tempos=tempos)
+                        tempos=tempos, preset=preset)
     return spec, render_dataset(spec, out, workers=workers, limit=limit, progress=progress)

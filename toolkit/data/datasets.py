@@ -186,7 +186,48 @@ def dataset_of_model(config: dict[str, Any], dataset: str | os.PathLike | None =
         if not dataset:
             raise ParameterError("the model does not record the dataset it was trained on; "
                                  "pass --dataset")
-    return open_dataset(dataset, encoder=encoder, registry=registry)
+    ds = open_dataset(dataset, encoder=encoder, registry=registry)
+    warn_on_frame_timing(config, ds)
+    return ds
+
+
+def warn_on_frame_timing(config: dict[str, Any], dataset: Dataset) -> str | None:
+    """Warn (and return the warning) when a model was trained on another frame timing.
+
+    A model trained on MSMD's timing (frames starting at i/fps, onsets rounded
+    up) sees every excerpt of ``ast-v1`` data about 1.5 frames early, and the
+    other way round: it still works, but worse.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> from ast_toolkit.types import SpectrogramSpec
+    >>> old = SimpleNamespace(root="data/old", spectrogram=SpectrogramSpec(frame_origin="centre"))
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     print(warn_on_frame_timing({"dataset": {"spectrogram": {"frame_origin": "start"}}}, old))
+    the model was trained on frames starting at i/fps, onsets rounded to the nearest frame; data/old has frames centred at i/fps, onsets rounded up: its excerpts are shifted for this model (render the data with the model's preset)
+    """
+    from ..types import SpectrogramSpec
+
+    recorded = (config.get("dataset") or {}).get("spectrogram")
+    if recorded is None:
+        return None
+    mine, theirs = SpectrogramSpec.from_dict(recorded), dataset.spectrogram
+    if (mine.frame_origin, mine.onset_frame) == (theirs.frame_origin, theirs.onset_frame):
+        return None
+    def timing(spec: SpectrogramSpec) -> str:
+        origin = "starting" if spec.frame_origin == "start" else "centred"
+        onset = "up" if spec.onset_frame == "ceil" else "to the nearest frame"
+        return f"frames {origin} at i/fps, onsets rounded {onset}"
+
+    message = (f"the model was trained on {timing(mine)}; {dataset.root} has {timing(theirs)}: "
+               "its excerpts are shifted for this model (render the data with the model's preset)")
+    import warnings
+
+    warnings.warn(message, UserWarning, stacklevel=2)
+    return message
 
 
 def resolve_piece(name: str, ids: Sequence[str], *, where: str, hint: str = "") -> int:

@@ -22,10 +22,7 @@ import numpy as np
 from ..errors import ParameterError
 from ..types import SystemBox
 
-__all__ = ["SYSTEM_MARGIN", "Strip", "window", "unroll_systems", "sheet_sequence"]
-
-#: Margin (pixels) kept left and right of each system when unrolling.
-SYSTEM_MARGIN = 10
+__all__ = ["Strip", "window", "unroll_systems", "sheet_sequence"]
 
 
 @dataclass(frozen=True)
@@ -49,9 +46,9 @@ class Strip:
     >>> systems = [SystemBox(0, 0, (20, 40, 380, 120)), SystemBox(1, 0, (20, 160, 380, 240))]
     >>> strip = unroll_systems(lambda p: page, systems, height=160)
     >>> strip.image.shape, strip.system_offsets.tolist()
-    ((160, 760), [0, 380])
+    ((160, 720), [0, 360])
     >>> strip.to_page(400.0)
-    (0, 1, 30.0)
+    (0, 1, 60.0)
     """
 
     image: np.ndarray
@@ -100,7 +97,7 @@ def window(array: np.ndarray, centre: int, width: int) -> np.ndarray:
 
 
 def unroll_systems(page: Callable[[int], np.ndarray], systems: Sequence[SystemBox], *,
-                   height: int, margin: int = SYSTEM_MARGIN) -> Strip:
+                   height: int, margin: int = 0) -> Strip:
     """A piece's systems cropped to bands of ``height`` pixels and joined left to right.
 
     Parameters
@@ -113,7 +110,8 @@ def unroll_systems(page: Callable[[int], np.ndarray], systems: Sequence[SystemBo
     height : int
         Band height in pixels: the sheet window's height.
     margin : int
-        Pixels kept left and right of each system's box.
+        Pixels of page kept left and right of each system's box (MSMD: 0, the
+        systems abut; a dataset's setting, :class:`~ast_toolkit.catalog.SnippetSpec`).
 
     Returns
     -------
@@ -124,7 +122,7 @@ def unroll_systems(page: Callable[[int], np.ndarray], systems: Sequence[SystemBo
     >>> page = np.full((300, 400), 255, np.uint8)
     >>> page[70:90, 100:110] = 0  # a blot of ink in the first system
     >>> strip = unroll_systems(lambda p: page, [SystemBox(0, 0, (20, 40, 380, 120))], height=160)
-    >>> float(strip.image[75:85, 92:98].min())
+    >>> float(strip.image[75:85, 82:88].min())
     1.0
     """
     if not systems:
@@ -177,7 +175,7 @@ def sheet_sequence(strip: Strip, *, width: int, hop: int) -> tuple[np.ndarray, n
     >>> strip = unroll_systems(lambda p: page, [SystemBox(0, 0, (20, 40, 380, 120))], height=160)
     >>> windows, positions = sheet_sequence(strip, width=200, hop=50)
     >>> windows.shape, positions[0].tolist()
-    ((6, 160, 200), [0.0, 0.0, 110.0])
+    ((6, 160, 200), [0.0, 0.0, 120.0])
     """
     if hop < 1:
         raise ParameterError(f"the sheet hop must be >= 1 pixel, got {hop}")

@@ -12,8 +12,8 @@ the same FFT bin at low frequencies) are removed, and log10(1 + x).  That gives
 Written here rather than taken from a library on purpose: librosa has no
 filterbank with madmom's de-duplicated logarithmic bands, and its STFT needs an
 integer hop while 22,050 / 20 = 1,102.5 samples; a rounded hop would drift
-half a sample per frame (a whole frame after a minute), so frames are centred
-at exactly ``i * sample_rate / fps``.  librosa supplies the window and the FFT
+half a sample per frame (a whole frame after a minute), so frames start (or,
+in the older ``centre`` setting, are centred) at exactly ``i * sample_rate / fps``.  librosa supplies the window and the FFT
 bin frequencies.
 """
 
@@ -137,6 +137,7 @@ def spectrogram(
     bands_per_octave: int = 16,
     fmin: float = 30.0,
     fmax: float = 6000.0,
+    frame_origin: str = "start",
 ) -> np.ndarray:
     """Log-filtered magnitude spectrogram.
 
@@ -146,12 +147,17 @@ def spectrogram(
         Mono audio in [-1, 1] at ``sample_rate``.
     sample_rate, frame_size, fps, bands_per_octave, fmin, fmax
         See the module docstring; the defaults are MSMD's.
+    frame_origin : {"start", "centre"}
+        ``"start"``: frame ``i`` covers the ``frame_size`` samples from
+        ``i / fps`` seconds on (MSMD's; madmom's ``origin='future'``);
+        ``"centre"``: it is centred at ``i / fps`` (zero-padded at the start).
 
     Returns
     -------
     np.ndarray [shape=(n_bins, n_frames)], float32
-        ``log10(1 + filtered magnitude)``; frame ``i`` is centred at ``i / fps``
-        seconds; ``n_frames = ceil(n_samples * fps / sample_rate)``.
+        ``log10(1 + filtered magnitude)``;
+        ``n_frames = ceil(n_samples * fps / sample_rate)``; samples past the end
+        of the audio are zeros.
 
     Examples
     --------
@@ -169,14 +175,17 @@ def spectrogram(
         raise ParameterError(f"audio must be mono (1-D), got shape {audio.shape}")
     if fps <= 0:
         raise ParameterError(f"fps must be > 0, got {fps}")
+    if frame_origin not in ("start", "centre"):
+        raise ParameterError(f"frame_origin must be 'start' or 'centre', got {frame_origin!r}")
     hop = sample_rate / float(fps)
     n_frames = int(np.ceil(len(audio) / hop))
     fb = log_filterbank(sample_rate, frame_size, bands_per_octave, fmin, fmax)
     if n_frames == 0:
         return np.zeros((fb.shape[0], 0), dtype=np.float32)
     half = frame_size // 2
-    padded = np.pad(audio, (half, half + frame_size))
-    # frame i covers samples [round(i*hop) - half, round(i*hop) + half) of the audio
+    lead = half if frame_origin == "centre" else 0
+    padded = np.pad(audio, (lead, 2 * frame_size))
+    # frame i covers samples [round(i*hop) - lead, round(i*hop) - lead + frame_size)
     starts = np.round(np.arange(n_frames) * hop).astype(np.int64)
     window = librosa.filters.get_window("hann", frame_size, fftbins=False).astype(np.float32)
     out = np.empty((fb.shape[0], n_frames), dtype=np.float32)
@@ -199,4 +208,4 @@ def spectrogram_of(audio: np.ndarray, spec: SpectrogramSpec) -> np.ndarray:
     """
     return spectrogram(audio, sample_rate=spec.sample_rate, frame_size=spec.frame_size,
                        fps=spec.fps, bands_per_octave=spec.bands_per_octave, fmin=spec.fmin,
-                       fmax=spec.fmax)
+                       fmax=spec.fmax, frame_origin=spec.frame_origin)

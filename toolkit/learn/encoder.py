@@ -57,8 +57,11 @@ class TorchEncoder(Encoder, nn.Module):
     ``audio_context`` and ``dim``), and builds ``self.sheet_net`` and
     ``self.audio_net`` in :meth:`build`; each maps ``[n, 1, h, w]`` to ``[n, dim]``.
 
-    Sheet snippets enter at :attr:`sheet_window` (the window cut from the score)
-    and are downscaled by ``sheet_scale`` (area interpolation) to :attr:`sheet_shape`.
+    Sheet snippets enter at :attr:`sheet_window` (the window cut from the score,
+    1 = ink) and are downscaled by ``sheet_scale`` (area interpolation: at ×0.5
+    the same as the bilinear ``cv2.resize`` of the authors' code) to
+    :attr:`sheet_shape`; a config with ``sheet_polarity = "paper"`` turns them
+    into 1 = paper first.
 
     Examples
     --------
@@ -135,6 +138,8 @@ class TorchEncoder(Encoder, nn.Module):
         """``[n, h, w]`` or ``[n, 1, h, w]`` windows -> the sheet pathway's input."""
         images = self._checked(images, self.sheet_window, "sheet snippets",
                                "pixels (height, width)")
+        if getattr(self.config, "sheet_polarity", "ink") == "paper":
+            images = 1.0 - images
         if self.sheet_shape != self.sheet_window:
             images = F.interpolate(images, size=self.sheet_shape, mode="area")
         return images.contiguous(memory_format=torch.channels_last)

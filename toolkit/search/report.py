@@ -75,15 +75,16 @@ def _draw_score_region(fig: Any, grid_cell: Any, ds: Dataset, piece_id: str,
         covered = sorted({int(s) for s in on_page[:, 1]})
         shown = [i for i in systems if systems[i].page == page
                  and min(covered) - 1 <= i <= max(covered) + 1]
-        top = max(int(min(systems[i].bbox[1] for i in shown)) - 40, 0)
-        bottom = min(int(max(systems[i].bbox[3] for i in shown)) + 40, image.shape[0])
+        pad = h // 4  # page above and below the systems: a quarter window (40 px at 160)
+        top = max(int(min(systems[i].bbox[1] for i in shown)) - pad, 0)
+        bottom = min(int(max(systems[i].bbox[3] for i in shown)) + pad, image.shape[0])
         ax.imshow(image[top:bottom], cmap="gray", vmin=0, vmax=255,
                   extent=(0, image.shape[1], bottom, top))
         for system in covered:
             xs = on_page[on_page[:, 1].astype(int) == system][:, 2]
             x0, y0, x1, y1 = systems[system].bbox
             cy = (y0 + y1) / 2
-            left, right = max(xs.min() - w / 2, x0 - 10), min(xs.max() + w / 2, x1 + 10)
+            left, right = max(xs.min() - w / 2, x0 - pad / 4), min(xs.max() + w / 2, x1 + pad / 4)
             ax.add_patch(Rectangle((left, cy - h / 2), right - left, h, fc=(0, 0.8, 1, 0.22),
                                    ec="tab:cyan", lw=1.5))
         ax.set_axis_off()

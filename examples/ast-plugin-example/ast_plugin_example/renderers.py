@@ -24,8 +24,8 @@ class ScannedRenderer(Renderer):
 
     Parameters
     ----------
-    page_width : int
-        Passed on to ``inner`` (the core passes it).
+    page_width, staff_space : int, float
+        Passed on to ``inner`` (the core passes them).
     inner : str
         The renderer plugin that engraves.
     max_angle : float
@@ -36,12 +36,13 @@ class ScannedRenderer(Renderer):
         The angles and noise of a score depend only on the seed and the score.
     """
 
-    def __init__(self, page_width: int = 835, inner: str = "verovio", max_angle: float = 1.5,
-                 noise: float = 12.0, seed: int = 0) -> None:
-        super().__init__(page_width=page_width)
+    def __init__(self, page_width: int = 835, staff_space: float = 7.0, inner: str = "verovio",
+                 max_angle: float = 1.5, noise: float = 12.0, seed: int = 0) -> None:
+        super().__init__(page_width=page_width, staff_space=staff_space)
         if not 0 <= max_angle <= 10 or noise < 0:
             raise ParameterError("max_angle must be 0..10 degrees and noise >= 0")
-        self.inner = plugins.create("renderers", inner, page_width=page_width)
+        self.inner = plugins.create("renderers", inner, page_width=page_width,
+                                    staff_space=staff_space)
         self.max_angle, self.noise, self.seed = float(max_angle), float(noise), int(seed)
 
     def render(self, score, *, qpm=None) -> RenderedScore:

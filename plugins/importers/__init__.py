@@ -1,0 +1,1 @@
+"""Checkpoint importers (``ast.importers``): ``ucasr``."""

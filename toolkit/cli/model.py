@@ -1,0 +1,65 @@
+"""``ast model``: bring models from elsewhere into model folders."""
+
+from __future__ import annotations
+
+import click
+
+from ..catalog import ENV_VAR
+from ._common import AstGroup, PluginOption, console, print_json
+
+
+@click.group("model", cls=AstGroup)
+def group() -> None:
+    """Model folders from other code bases' checkpoints."""
+
+
+@group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--format", "-f", "fmt", required=True, metavar="NAME", cls=PluginOption,
+              plugin_group="importers",
+              help="The checkpoint's layout: an importer plugin (ucasr: the MSMD-trained "
+              "weights of Carvalho et al., MMSys 2023, luisfvc/ucasr).")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
+              help="Model folder to write (config.json, weights.pt).")
+@click.option("--exist-ok", is_flag=True,
+              help="If --out already holds the import of this file, report it and stop.")
+@click.option("--register", "register_name", metavar="NAME",
+              help="Add the model to a registry file as NAME (see --registry-file).")
+@click.option("--registry-file", default="ast-registry.toml", show_default=True,
+              type=click.Path(dir_okay=False),
+              help="The registry file --register writes; read it with `ast --registry FILE`.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def import_command(file: str, fmt: str, out: str, exist_ok: bool, register_name: str | None,
+                   registry_file: str, as_json: bool) -> None:
+    """Turn a published checkpoint FILE into an `ast` model folder.
+
+    The folder works with every command that takes a model: `ast fit --init`
+    (fine-tuning), `ast index`, `ast match`, `ast eval`.  Every key of the
+    checkpoint is mapped or the import is refused with the key's name.
+
+    Models trained on MSMD expect data made as MSMD was: render with the
+    default `msmd` preset (`ast data render ... --preset msmd`).
+
+    \b
+    Examples:
+      ast model import --format ucasr params_mc_audio.pt -o models/ucasr-mc
+      ast eval snippets -m models/ucasr-mc -d data/chorales --candidates 2000
+      ast fit --init models/ucasr-mc -d chorales --lr 1e-4 --time-limit 10 -o models/ucasr-ft
+    """
+    from ..learn.importing import import_model  # torch: imported when importing, not for --help
+
+    result = import_model(file, out, format=fmt, exist_ok=exist_ok, register_as=register_name,
+                          registry_file=registry_file)
+    summary = {"out": str(result.out), "encoder": result.encoder, "params": result.params,
+               "already": result.already,
+               "registered": str(result.registered) if result.registered else None}
+    if as_json:
+        print_json(summary)
+        return
+    verb = "already holds" if result.already else "written:"
+    params = ", ".join(f"{k}={v}" for k, v in result.params.items()
+                       if k in ("audio_context", "sheet_polarity"))
+    console.print(f"[green]{result.out}[/] {verb} a {result.encoder} model ({params}) from {file}")
+    if result.registered:
+        console.print(f"registered as {register_name!r} in {result.registered} "
+                      f"(use `ast --registry {result.registered} ...` or ${ENV_VAR})")
