@@ -87,15 +87,26 @@ def test_broken_plugins_are_listed_with_reasons(ast_cmd, broken_site):
     assert reasons[("metrics", "recall@k")] == ("ok", "")
 
 
-def test_duplicate_name_warns_naming_both_distributions(ast_cmd, broken_site):
+def test_duplicate_name_keeps_the_bundled_plugin_and_lists_both(ast_cmd, broken_site, tmp_path):
+    """A third-party plugin registering a bundled name (here ``mrr``, installed ahead of
+    the bundled one on the path) does not replace it: the bundled plugin keeps the
+    name, the other is ``DISTRIBUTION:NAME``, and both are listed."""
     out = ast_cmd("plugins", "list", "--json", env=broken_site, check=True)
     data = json.loads(out.stdout)
     (warning,) = [w for w in data["warnings"] if "'mrr'" in w]
     assert "ast-broken-example" in warning and "ast-toolkit" in warning
-    mrr = next(r for r in data["plugins"] if r["name"] == "mrr")
-    assert mrr["shadows"]  # the other distribution is named in the listing
+    assert "'ast-broken-example:mrr'" in warning
+    rows = {r["name"]: r for r in data["plugins"] if r["group"] == "metrics"}
+    assert rows["mrr"]["distribution"] == "ast-toolkit" and rows["mrr"]["shadows"]
+    assert rows["ast-broken-example:mrr"]["distribution"] == "ast-broken-example"
     table = ast_cmd("plugins", "list", env=broken_site, check=True)
     assert "registered by more than one distribution" in table.stderr
+    # the plain name computes the bundled MRR; the other answers to its long name
+    csv = tmp_path / "s.csv"
+    csv.write_text("query,score,relevant\n0,0.9,0\n0,0.5,1\n")
+    out = ast_cmd("eval", "scores", str(csv), "--metric", "mrr,ast-broken-example:mrr", "--json",
+                  env=broken_site, check=True)
+    assert json.loads(out.stdout)["metrics"] == {"mrr": 0.5, "ast-broken-example:mrr": 0.0}
 
 
 def test_other_commands_keep_working(ast_cmd, broken_site, tmp_path):

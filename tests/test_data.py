@@ -360,3 +360,27 @@ def test_preset_ast_v1_renders_the_earlier_setting(folk, tmp_path, ast_cmd):
     del meta["spec"]["snippets"]
     (out / "dataset.json").write_text(json.dumps(meta))
     assert plugins.create("datasets", "rendered", root=out).snippets.pairs == "onsets"
+
+
+def test_ids_that_look_alike_get_their_own_folders(tmp_path, ast_cmd):
+    """Four different scores whose names differ only in characters a folder name cannot
+    keep apart: four pieces, four folders, each holding its own music; and validate
+    notices a manifest whose pieces share a folder."""
+    scores = tmp_path / "scores"
+    scores.mkdir()
+    for k, name in enumerate(("col a.abc", "col_a.abc", "col#b.abc", "col--b.abc")):
+        melody = " ".join("CDEFGABc"[(k + i) % 8] for i in range(8))
+        (scores / name).write_text(f"X:1\nT:{name}\nM:4/4\nL:1/4\nK:C\n{melody} |]\n")
+    out = tmp_path / "out"
+    ast_cmd("data", "render", str(scores), "--out", str(out), "--soundfont", "TimGM6mb",
+            "--workers", "1", check=True)
+    manifest = json.loads((out / "manifest.json").read_text())
+    folders = [p["folder"] for p in manifest["pieces"]]
+    assert len(manifest["pieces"]) == 4 and len(set(folders)) == 4
+    for entry in manifest["pieces"]:
+        assert json.loads((out / entry["folder"] / "score.json").read_text())["id"] == entry["id"]
+    assert validate_dataset(out) == ([], [])
+    manifest["pieces"][1]["folder"] = manifest["pieces"][0]["folder"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    missing, corrupt = validate_dataset(out)
+    assert len(corrupt) == 1 and "shared by" in corrupt[0]

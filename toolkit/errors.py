@@ -20,6 +20,7 @@ __all__ = [
     "PluginLoadError",
     "PluginInterfaceError",
     "IntegrityError",
+    "BusyError",
     "AudioError",
     "RenderError",
     "DuplicatePluginWarning",
@@ -81,6 +82,10 @@ class PluginInterfaceError(PluginLoadError):
 
 class IntegrityError(ToolkitError):
     """Files on disk are missing, corrupt or incomplete."""
+
+
+class BusyError(ToolkitError):
+    """An output folder is being written by another process."""
 
 
 class AudioError(ParameterError):

@@ -88,7 +88,9 @@ class PluginInfo:
     version : str
         That distribution's version.
     shadows : tuple of str
-        Other distributions registering the same name (ignored in favour of this one).
+        Other distributions registering the same name, each reachable as
+        ``DISTRIBUTION:NAME`` (this one keeps the plain name: the bundled one
+        when it is among them).
 
     Examples
     --------
@@ -154,37 +156,54 @@ def refresh() -> None:
     _cache.clear()
 
 
+#: The distribution whose plugins are the bundled ones (this toolkit's own).
+BUNDLED_DISTRIBUTION = "ast-toolkit"
+
+
 def _discover_group(group: str) -> list[PluginInfo]:
+    """Every plugin of ``group``; one name, one plugin.
+
+    When distributions register the same name, the bundled plugin keeps it
+    whatever the installation order (a third-party package cannot silently
+    replace ``cnn``), else the first registered one does; each other one stays
+    reachable as ``DISTRIBUTION:NAME`` and is listed under that name, and a
+    :class:`DuplicatePluginWarning` names both.
+    """
     if group in _cache:
         return _cache[group]
     ep_group = GROUPS[group][0]
-    first: dict[str, PluginInfo] = {}
-    others: dict[str, list[str]] = {}
+    by_name: dict[str, list[PluginInfo]] = {}
     for ep in entrypoints.get_group_all(ep_group):
         dist = _normalise_distribution(ep.distro.name) if ep.distro else "(unknown)"
         version = (ep.distro.version or "") if ep.distro else ""
         target = ep.module_name + (f":{ep.object_name}" if ep.object_name else "")
-        if ep.name in first:
-            if first[ep.name].distribution != dist:
-                others.setdefault(ep.name, []).append(f"{dist} ({target})")
-            continue
-        first[ep.name] = PluginInfo(group, ep.name, target, dist, version)
+        same = by_name.setdefault(ep.name, [])
+        if all(info.distribution != dist for info in same):  # one distribution seen twice: once
+            same.append(PluginInfo(group, ep.name, target, dist, version))
     infos = []
-    for name, info in sorted(first.items()):
-        if name in others:
-            info = PluginInfo(
-                info.group, info.name, info.target, info.distribution, info.version,
-                tuple(others[name]),
-            )
+    for name, candidates in sorted(by_name.items()):
+        winner = next((c for c in candidates if c.distribution == BUNDLED_DISTRIBUTION),
+                      candidates[0])
+        others = [c for c in candidates if c is not winner]
+        if others:
+            aliases = [f"{o.distribution}:{name}" for o in others]
+            winner = PluginInfo(winner.group, name, winner.target, winner.distribution,
+                                winner.version, tuple(f"{a} ({o.target})" for a, o in zip(aliases, others)))
+            infos.extend(PluginInfo(o.group, a, o.target, o.distribution, o.version)
+                         for a, o in zip(aliases, others))
             warnings.warn(
                 f"plugin {name!r} in {ep_group} is registered by more than one "
-                f"distribution: {info.distribution} ({info.target}) and "
-                + ", ".join(others[name])
-                + f"; using the one from {info.distribution}",
+                f"distribution: {winner.distribution} ({winner.target}) and "
+                + ", ".join(f"{o.distribution} ({o.target})" for o in others)
+                + f"; {name!r} is the one from {winner.distribution}"
+                + ("" if winner.distribution != BUNDLED_DISTRIBUTION else " (bundled)")
+                + "; the other" + ("s are " if len(others) > 1 else " is ")
+                + ", ".join(repr(a) for a in aliases),
                 DuplicatePluginWarning,
                 stacklevel=3,
             )
-        infos.append(info)
+        infos.append(winner)
+    infos.sort(key=lambda info: info.name)
     _cache[group] = infos
     return infos
 

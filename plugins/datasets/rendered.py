@@ -173,6 +173,10 @@ class RenderedDataset(Dataset):
             spec = np.load(rdir / "spectrogram.npy").astype(np.float16, copy=False)
         except (OSError, ValueError) as exc:
             raise IntegrityError(f"{rdir}: cannot read rendition: {exc}") from None
+        if not np.isfinite(spec).all():
+            raise IntegrityError(f"{rdir / 'spectrogram.npy'}: {int((~np.isfinite(spec)).sum())} "
+                                 "non-finite values (NaN or inf): the file is damaged; "
+                                 f"`ast data validate {self.root}` lists what to re-render")
         ev = meta["events"]
         return Rendition(
             name, spec, float(meta.get("fps", self.spectrogram.fps)),

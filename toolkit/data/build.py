@@ -30,6 +30,7 @@ import dataclasses
 import json
 import multiprocessing
 import os
+import sys
 import shutil
 import time
 import traceback
@@ -43,7 +44,7 @@ import numpy as np
 from .. import __version__, plugins
 from ..catalog import DatasetSpec, Registry, RenditionSpec, SourceSpec, apply_preset
 from ..errors import IntegrityError, ParameterError, RenderError
-from ..io import read_json, sha256, write_json
+from ..io import read_json, sha256, write_json, writes_folder
 from ..progress import Progress, Reporter
 from ..types import RenderedScore, ScoreSource
 from .sources import expand_source, piece_slug, select
@@ -290,6 +291,8 @@ def build_piece(
                 raise ParameterError(f"the synthesizer plays at {sr} Hz; the spectrogram settings "
                                      f"expect {sp.sample_rate} Hz")
             spec_arr = spectrogram_of(audio, sp)
+            if not np.isfinite(audio).all() or not np.isfinite(spec_arr).all():
+                raise RenderError(f"the synthesizer returned non-finite audio for {rend.soundfont}")
             np.save(rdir / "spectrogram.npy", spec_arr.astype(np.float16))
             events = []
             for e in rendered.events:
@@ -334,10 +337,30 @@ def _make_plugins(spec: DatasetSpec) -> tuple[Any, Any]:
     return renderer, synthesizer
 
 
+def _end_with_parent() -> None:
+    """Linux: this worker gets SIGTERM when the process that started it dies (a render
+    killed with -9 left its workers rendering for minutes)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not glibc: workers end when their queue closes
+
+
 def _init_worker(spec: DatasetSpec) -> None:
     # One renderer and one synthesizer per worker process: soundfonts stay loaded.
     _worker["spec"] = spec
     _worker["plugins"] = _make_plugins(spec)
+
+
+def _init_pool_worker(spec: DatasetSpec) -> None:
+    _end_with_parent()
+    _init_worker(spec)
 
 
 def _build_in_worker(piece: PlannedPiece, pieces_dir: Path) -> tuple[str, str | None]:
@@ -357,6 +380,7 @@ def _is_complete_piece(folder: Path) -> bool:
     return (folder / COMPLETE).is_file() and (folder / "checksums.json").is_file()
 
 
+@writes_folder("out", what="ast data render")
 def render_dataset(
     spec: DatasetSpec,
     out: str | os.PathLike,
@@ -456,7 +480,7 @@ def render_dataset(
             note(*_build_in_worker(p, pieces_dir), p)
     elif todo:
         ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-        with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+        with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_pool_worker,
                                     initargs=(spec,)) as pool:
             futures = {pool.submit(_build_in_worker, p, pieces_dir): p for p in todo}
             for fut in cf.as_completed(futures):
@@ -511,12 +535,24 @@ def validate_dataset(root: str | os.PathLike) -> tuple[list[str], list[str]]:
     root = Path(root)
     manifest = _read_manifest(root)
     missing, corrupt = [], []
+    owners: dict[str, str] = {}
     for entry in manifest["pieces"]:
         folder = root / entry["folder"]
         sums_file = folder / "checksums.json"
+        # the manifest against the folders: one folder per piece, holding that piece
+        if entry["folder"] in owners:
+            corrupt.append(f"{entry['folder']} (shared by {owners[entry['folder']]} and {entry['id']})")
+            continue
+        owners[entry["folder"]] = entry["id"]
         if not (folder / COMPLETE).is_file() or not sums_file.is_file():
             missing.append(f"{entry['folder']}/{COMPLETE}")
             continue
+        try:
+            holds = read_json(folder / "score.json").get("id")
+        except (IntegrityError, AttributeError):
+            holds = None
+        if holds != entry["id"]:
+            corrupt.append(f"{entry['folder']}/score.json (holds {holds!r}, not {entry['id']!r})")
         for rel, digest in read_json(sums_file).items():
             path = folder / rel
             if not path.is_file():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import glob
 import os
+import hashlib
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -143,13 +144,26 @@ def select(pieces: Sequence[ScoreSource], limit: int | None) -> list[ScoreSource
 
 
 def piece_slug(piece_id: str) -> str:
-    """A file-system-safe folder name for a piece id (reversible for the ids made here).
+    """A file-system-safe folder name for a piece id, one-to-one.
+
+    The readable form (``/`` → ``__``, ``#`` → ``--``, anything else unsafe →
+    ``_``) is used as it is when it reads back as the id; otherwise — the id
+    had characters that were replaced, or ``__`` / ``--`` of its own, or is
+    very long — a ``~`` and 10 hex digits of the id's SHA-1 are added.  ``~``
+    never appears in a readable slug, so two ids never share a folder (before,
+    ``col a.xml`` and ``col_a.xml`` did).
 
     Examples
     --------
     >>> piece_slug("music21/essenFolksong/altdeu10.abc#12")
     'music21__essenFolksong__altdeu10.abc--12'
     >>> piece_slug("local/my scores/sonata.mxl")
-    'local__my_scores__sonata.mxl'
+    'local__my_scores__sonata.mxl~5d6a382adc'
+    >>> len({piece_slug(f"local/{n}") for n in ("col a.xml", "col_a.xml", "col#b.xml", "col--b.xml")})
+    4
     """
-    return re.sub(r"[^A-Za-z0-9._#-]", "_", piece_id.replace("/", "__")).replace("#", "--")
+    slug = re.sub(r"[^A-Za-z0-9._#-]", "_", piece_id.replace("/", "__")).replace("#", "--")
+    if slug.replace("--", "#").replace("__", "/") != piece_id or len(slug) > 150:
+        digest = hashlib.sha1(piece_id.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+        slug = f"{slug[:120]}~{digest}"
+    return slug

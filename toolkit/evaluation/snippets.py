@@ -76,6 +76,13 @@ def relevant_ranks(queries: np.ndarray, candidates: np.ndarray, query_ids: np.nd
     """
     if queries.shape[1] != candidates.shape[1]:
         raise ParameterError(f"dimensions differ: {queries.shape} vs {candidates.shape}")
+    for what, x in (("query", queries), ("candidate", candidates)):
+        # NaN compares false everywhere: every query would rank its partner first
+        if not np.isfinite(x).all():
+            bad = int((~np.isfinite(x)).any(axis=1).sum())
+            raise ParameterError(f"{bad} {what} embeddings are not finite (NaN or inf): "
+                                 "the model's weights or its input are damaged; no ranks "
+                                 "are computed from them")
     ranks = np.empty(len(queries), dtype=np.int64)
     for i in range(0, len(queries), chunk):
         sim = queries[i:i + chunk] @ candidates.T

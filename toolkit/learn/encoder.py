@@ -28,7 +28,7 @@ from ..io import atomic_path, atomic_write_text
 from .cca import CCAProjection
 from .modelfile import CONFIG_FILE, MODEL_FORMAT, WEIGHTS_FILE, read_model_config
 
-__all__ = ["TorchEncoder", "atomic_torch_save"]
+__all__ = ["TorchEncoder", "atomic_torch_save", "check_finite"]
 
 
 # --- encoders -----------------------------------------------------------------------
@@ -47,6 +47,25 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     """
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+
+
+def check_finite(state: dict[str, torch.Tensor], origin: str) -> None:
+    """Refuse a state dict holding NaN or inf (a damaged file, or a diverged run).
+
+    Examples
+    --------
+    >>> check_finite({"w": torch.ones(3), "b": torch.tensor([0.0, float("nan")])}, "weights.pt")
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.IntegrityError: weights.pt: 1 non-finite value (NaN or inf) in b; the weights are damaged or training diverged
+    """
+    bad = {k: int((~torch.isfinite(v)).sum()) for k, v in state.items()
+           if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()}
+    if bad:
+        total = sum(bad.values())
+        names = ", ".join(list(bad)[:4]) + (" …" if len(bad) > 4 else "")
+        raise IntegrityError(f"{origin}: {total} non-finite value{'s' if total > 1 else ''} "
+                             f"(NaN or inf) in {names}; the weights are damaged or training diverged")
 
 
 class TorchEncoder(Encoder, nn.Module):
@@ -91,6 +110,9 @@ class TorchEncoder(Encoder, nn.Module):
                             round(c.sheet_window[1] * c.sheet_scale))
         self.audio_shape = (c.audio_bins, c.audio_context)
         self.dim = c.dim
+        if c.dim < 1 or any(f < 1 for f in getattr(c, "filters", (1,))):
+            raise ParameterError(f"encoder {self.name!r}: dim and filters must be >= 1, got dim="
+                                 f"{c.dim}, filters={getattr(c, 'filters', None)}")
         if min(self.sheet_shape) < 16 or min(self.audio_shape) < 16:
             raise ParameterError(
                 f"encoder {self.name!r}: inputs too small for four 2x2 poolings: sheet "
@@ -255,6 +277,7 @@ class TorchEncoder(Encoder, nn.Module):
             raise IntegrityError(
                 f"{file}: weights do not fit encoder {self.name!r} with {self.config} ({detail})"
             )
+        check_finite(state, str(file))
         self.load_state_dict(state)
 
     @classmethod

@@ -17,7 +17,7 @@ from pathlib import Path
 from .. import plugins
 from ..catalog import register_model
 from ..errors import ParameterError
-from ..io import sha256
+from ..io import sha256, writes_folder
 from .modelfile import CONFIG_FILE, read_model_config
 
 __all__ = ["ImportResult", "import_model"]
@@ -34,6 +34,7 @@ class ImportResult:
     registered: Path | None = None
 
 
+@writes_folder("out", what="ast model import")
 def import_model(file: str | os.PathLike, out: str | os.PathLike, *, format: str,
                  exist_ok: bool = False, register_as: str | None = None,
                  registry_file: str | os.PathLike = "ast-registry.toml") -> ImportResult:

@@ -58,10 +58,10 @@ from ..data.datasets import open_dataset, warn_on_frame_timing
 from ..errors import IntegrityError, ParameterError
 from ..evaluation.snippets import embed_pairs, evenly_spaced, rank_metrics, relevant_ranks
 from ..interfaces import Dataset
-from ..io import atomic_write_text
+from ..io import atomic_write_text, writes_folder
 from ..progress import Progress, Reporter
 from ..types import PairTable
-from .encoder import atomic_torch_save
+from .encoder import atomic_torch_save, check_finite
 from .modelfile import CONFIG_FILE, WEIGHTS_FILE, model_fingerprint, read_model_config
 
 __all__ = ["FitConfig", "FitResult", "TrainState", "Trainer", "fit", "fit_config", "pick_device",
@@ -144,14 +144,19 @@ class FitConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.batch_size < 2:
             raise ValueError("batch_size must be >= 2 (the other pairs of a batch are the negatives)")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a number > 0, got {self.lr}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if not (math.isfinite(self.sheet_shift) and self.sheet_shift >= 0) or self.audio_jitter < 0:
+            raise ValueError(f"sheet_shift and audio_jitter must be >= 0, got {self.sheet_shift} "
+                             f"and {self.audio_jitter}")
         if self.patience < 1 or self.refinements < 0:
             raise ValueError("patience must be >= 1 and refinements >= 0")
         lo, hi = self.sheet_scale
         if not 0 < lo <= hi:
             raise ValueError(f"sheet_scale must be (low, high) with 0 < low <= high, got {self.sheet_scale}")
-        if self.time_limit is not None and self.time_limit <= 0:
+        if self.time_limit is not None and not (math.isfinite(self.time_limit) and self.time_limit > 0):
             raise ValueError(f"time_limit must be > 0 minutes, got {self.time_limit}")
 
 
@@ -467,6 +472,7 @@ class Trainer:
                 f"{path}: the run was started with other settings ({', '.join(diff)}): "
                 f"was {[ck['spec'].get(k) for k in diff]}, now {[self.spec[k] for k in diff]}"
             )
+        check_finite(ck["model"], str(path))
         self.enc.load_state_dict(ck["model"])
         self.obj.load_state_dict(ck["objective"])
         self.optim.load_state_dict(ck["optimizer"])
@@ -533,6 +539,12 @@ class Trainer:
             self.optim.zero_grad(set_to_none=True)
             return None  # e.g. the SVD gradient of near-equal canonical correlations
         self.optim.step()
+        # One reduction (one device sync): a NaN or inf anywhere makes the sum non-finite.
+        if not torch.isfinite(torch.stack([p.detach().float().sum() for p in self.trainable])).all():
+            raise IntegrityError(
+                f"training diverged in epoch {self.state.epoch + 1}: the weights became NaN or "
+                f"inf; {self.out / CHECKPOINT} keeps the last good epoch "
+                f"({self.state.epoch}) — continue with --resume and a lower --lr")
         return float(loss.detach())
 
     def train_epoch(self) -> dict[str, Any]:
@@ -721,6 +733,7 @@ def _finished(out: Path, encoder: str | None, objective: str, init: str | os.Pat
                      str(train.get("stopped", "")), already=True)
 
 
+@writes_folder("out", what="ast fit")
 def fit(dataset: str | os.PathLike | Dataset, out: str | os.PathLike, *, encoder: str | None = None,
         params: dict[str, Any] | None = None, objective: str = "ranking",
         objective_params: dict[str, Any] | None = None, config: FitConfig | None = None,

@@ -48,7 +48,7 @@ from ..data.recordings import Recordings
 from ..data.sources import piece_slug
 from ..errors import IntegrityError, ParameterError, ToolkitError
 from ..interfaces import Dataset
-from ..io import atomic_path, atomic_write_text, read_json, save_npy
+from ..io import atomic_path, atomic_write_text, read_json, save_npy, writes_folder
 from ..learn.modelfile import load_encoder, model_fingerprint, model_spectrogram
 from ..progress import Progress, Reporter
 from ..types import Collection, SpectrogramSpec
@@ -103,6 +103,7 @@ def _plan_dataset(ds, split: str) -> list[str]:
     return sorted(set(ids))
 
 
+@writes_folder("out", what="ast index")
 def build_index(model: str | os.PathLike, out: str | os.PathLike, *,
                 dataset: str | os.PathLike | Dataset | None = None, split: str = "test",
                 audio: Sequence[str | os.PathLike] | None = None, sheet_hop: int = 50,
@@ -169,6 +170,8 @@ def build_index(model: str | os.PathLike, out: str | os.PathLike, *,
         source = {"kind": "dataset", "root": str(ds.root.resolve()), "name": ds.name,
                   "split": split, "rendition": rendition}
     spec = ds.spectrogram
+    if not (np.isfinite(audio_hop) and audio_hop > 0):
+        raise ParameterError(f"--audio-hop must be a number of seconds > 0, got {audio_hop}")
     hop_frames = int(round(audio_hop * spec.fps))
     if hop_frames < 1:
         raise ParameterError(f"--audio-hop {audio_hop} s is shorter than one frame (1/{spec.fps:g} s)")
@@ -254,6 +257,12 @@ def _embed_piece(encoder: Any, ds: Dataset, pid: str, sheet_hop: int, audio_hop:
     if "audio" in seq.sides:
         arrays["audio"] = encoder.embed_audio(seq.audio)
         arrays["audio_rows"] = seq.audio_times.astype(np.float32)
+    for side in ("sheet", "audio"):
+        if side in arrays and not np.isfinite(arrays[side]).all():
+            bad = int((~np.isfinite(arrays[side])).any(axis=1).sum())
+            raise IntegrityError(f"{bad} of {len(arrays[side])} {side} embeddings are not finite "
+                                 "(NaN or inf): the model's weights or this piece's input are "
+                                 "damaged; nothing of it is indexed")
     arrays["duration"] = np.float32(seq.duration)
     if seq.performance is not None:
         arrays["rendition"] = np.array(seq.performance)
