@@ -160,3 +160,15 @@ def test_out_of_range_options_are_one_clear_error(args, message, ast_cmd, model,
     proc = ast_cmd(*args, *extra, "--out", str(tmp_path / "out"))
     assert proc.returncode == 1 and message in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_empty_fragment_lengths_are_refused_not_averaged():
+    """``eval scale --audio-seconds 0`` printed "nan ± nan": zero-length queries have no rows."""
+    from ast_toolkit.evaluation.pieces import evaluate_fragments, evaluate_scale
+
+    with pytest.raises(ParameterError, match="--audio-seconds must be a number > 0"):
+        evaluate_scale("indexes/none", audio_seconds=0.0)
+    with pytest.raises(ParameterError, match="--audio-seconds must be a number > 0"):
+        evaluate_scale("indexes/none", audio_seconds=float("nan"))
+    with pytest.raises(ParameterError, match=r"audio lengths must be .* got \[10, 0\]"):
+        evaluate_fragments("indexes/none", audio_lengths=[10, 0])

@@ -219,6 +219,9 @@ def evaluate_fragments(index: Index | str | os.PathLike, matcher: str = "sdtw", 
     >>> [(r["direction"], r["length"], round(r["MRR"], 2)) for r in report["results"]]  # doctest: +SKIP
     [('a2s', 10, 0.86), ('a2s', 20, 0.91), ('s2a', 1, 0.7), ('s2a', 2, 0.92)]
     """
+    if any(not (np.isfinite(x) and x > 0) for x in audio_lengths) or any(c < 1 for c in system_counts):
+        raise ParameterError(f"audio lengths must be numbers of seconds > 0 and system counts >= 1, "
+                             f"got {list(audio_lengths)} and {list(system_counts)}")
     index, params = _open(index, [matcher], params)
     _check_both_sides(index)
     if queries < 1:
@@ -273,6 +276,9 @@ def evaluate_scale(index: Index | str | os.PathLike, matcher: str = "sdtw", *,
     >>> [(r["direction"], r["pieces"]) for r in report["results"]]  # doctest: +SKIP
     [('a2s', 5), ('a2s', 14), ('s2a', 5), ('s2a', 14)]
     """
+    if not (np.isfinite(audio_seconds) and audio_seconds > 0) or systems < 1:
+        raise ParameterError(f"--audio-seconds must be a number > 0 and --query-systems >= 1, "
+                             f"got {audio_seconds} and {systems}")
     index, params = _open(index, [matcher], params)
     _check_both_sides(index)
     n = len(index)
