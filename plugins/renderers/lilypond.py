@@ -164,7 +164,6 @@ class LilyPondRenderer(Renderer):
             raise ParameterError(f"qpm_default must be > 0 quarter notes per minute, got {qpm_default}")
         if not timeout > 0:
             raise ParameterError(f"timeout must be > 0 seconds, got {timeout}")
-        self.staff_space = float(staff_space)
         self.max_staves = int(max_staves)
         self.qpm_default = float(qpm_default)
         self.timeout = float(timeout)

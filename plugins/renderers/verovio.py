@@ -52,7 +52,6 @@ class VerovioRenderer(Renderer):
 
     def __init__(self, page_width: int = 835, staff_space: float = 7.0, max_staves: int = 2):
         super().__init__(page_width=page_width, staff_space=staff_space)
-        self.staff_space = float(staff_space)
         self.max_staves = int(max_staves)
         self._svg_width = int(round(_STAFF_SPACE_UNITS * page_width / staff_space))
 

@@ -18,6 +18,7 @@ from ..errors import ToolkitError
 from ..progress import Step
 
 __all__ = ["console", "err_console", "AstGroup", "registry_of", "print_json", "print_failures",
+           "register_options",
            "ProgressDisplay", "PluginOption", "parse_params", "EXIT_PIECES_FAILED"]
 
 console = Console()
@@ -143,3 +144,18 @@ def parse_params(pairs: Sequence[str], option: str = "--param") -> dict[str, Any
             raise click.BadParameter(str(exc), param_hint=option) from None
         out[key] = value
     return out
+
+
+def register_options(f: Any) -> Any:
+    """``--register NAME`` and ``--registry-file FILE`` of the commands that write a model
+    folder (``ast fit``, ``ast model import``)."""
+    options = [
+        click.option("--register", "register_name", metavar="NAME",
+                     help="Add the model to a registry file as NAME (see --registry-file)."),
+        click.option("--registry-file", default="ast-registry.toml", show_default=True,
+                     type=click.Path(dir_okay=False),
+                     help="The registry file --register writes; read it with `ast --registry FILE`."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f

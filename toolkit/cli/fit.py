@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from ..catalog import ENV_VAR
-from ._common import PluginOption, ProgressDisplay, console, err_console, parse_params, print_json, \
-    registry_of
+from ._common import (PluginOption, ProgressDisplay, console, err_console, parse_params, print_json,
+                      register_options, registry_of)
 
 
 @click.command("fit")
@@ -47,11 +47,7 @@ from ._common import PluginOption, ProgressDisplay, console, err_console, parse_
 @click.option("--resume", is_flag=True, help="Continue the unfinished run in --out.")
 @click.option("--exist-ok", is_flag=True,
               help="If --out already holds a finished model, report it and do not train again.")
-@click.option("--register", "register_name", metavar="NAME",
-              help="Add the model to a registry file as NAME (see --registry-file).")
-@click.option("--registry-file", default="ast-registry.toml", show_default=True,
-              type=click.Path(dir_okay=False),
-              help="The registry file --register writes; read it with `ast --registry FILE`.")
+@register_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
 def command(ctx: click.Context, dataset: str, encoder: str | None, init: str | None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..catalog import ENV_VAR
-from ._common import AstGroup, PluginOption, console, print_json
+from ._common import AstGroup, PluginOption, console, print_json, register_options
 
 
 @click.group("model", cls=AstGroup)
@@ -23,11 +23,7 @@ def group() -> None:
               help="Model folder to write (config.json, weights.pt).")
 @click.option("--exist-ok", is_flag=True,
               help="If --out already holds the import of this file, report it and stop.")
-@click.option("--register", "register_name", metavar="NAME",
-              help="Add the model to a registry file as NAME (see --registry-file).")
-@click.option("--registry-file", default="ast-registry.toml", show_default=True,
-              type=click.Path(dir_okay=False),
-              help="The registry file --register writes; read it with `ast --registry FILE`.")
+@register_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def import_command(file: str, fmt: str, out: str, exist_ok: bool, register_name: str | None,
                    registry_file: str, as_json: bool) -> None:

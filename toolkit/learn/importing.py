@@ -74,6 +74,8 @@ def import_model(file: str | os.PathLike, out: str | os.PathLike, *, format: str
                                             already=True), register_as, registry_file)
         raise ParameterError(f"{out}: already holds a model; choose another --out"
                              + ("" if exist_ok else " (or --exist-ok if it is this import)"))
+    if out.is_dir() and any(out.iterdir()):  # never replace files that are not a model
+        raise ParameterError(f"{out}: not empty and not a model folder; choose another --out")
     model = importer.read(file)
     tmp = out.with_name(f".partial-{out.name}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -83,8 +85,8 @@ def import_model(file: str | os.PathLike, out: str | os.PathLike, *, format: str
             "dataset": model.dataset,
             "imported": {**model.source, "file": str(file.resolve()), "sha256": digest},
         })
-        if out.exists():  # an empty or unfinished folder (no config.json)
-            shutil.rmtree(out)
+        if out.exists():  # an empty folder (checked above)
+            out.rmdir()
         out.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, out)
     except BaseException:

@@ -352,8 +352,9 @@ def _validate(encoder: Any, dataset: Dataset, table: PairTable,
 
 
 def _init_encoder(init: str | os.PathLike, encoder: str | None, params: dict[str, Any] | None,
-                  registry: Registry | None) -> tuple[Any, dict[str, Any]]:
-    """The encoder of model ``init``, its weights loaded, to fine-tune (``ast fit --init``).
+                  registry: Registry | None) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """The encoder of model ``init``, its weights loaded, to fine-tune (``ast fit --init``);
+    with the model's ``config.json`` and what the new model records of it.
 
     Its hyper-parameters and head are the model's; ``params`` may change only
     those that leave every weight's shape as it is (the load checks).
@@ -367,8 +368,8 @@ def _init_encoder(init: str | os.PathLike, encoder: str | None, params: dict[str
                          **{**dict(cfg.get("params") or {}), **dict(params or {})},
                          head=cfg.get("head", "none"))
     enc.load_weights(folder / WEIGHTS_FILE)
-    return enc, {"model": str(folder.resolve()), "sha256": model_fingerprint(folder),
-                 "dataset": (cfg.get("dataset") or {}).get("name")}
+    return enc, cfg, {"model": str(folder.resolve()), "sha256": model_fingerprint(folder),
+                      "dataset": (cfg.get("dataset") or {}).get("name")}
 
 
 class Trainer:
@@ -401,8 +402,9 @@ class Trainer:
         self.device = pick_device(cfg.device)
         torch.manual_seed(cfg.seed)
         self.init: dict[str, Any] | None = None
+        init_cfg: dict[str, Any] | None = None
         if init is not None:
-            self.enc, self.init = _init_encoder(init, encoder, params, registry)
+            self.enc, init_cfg, self.init = _init_encoder(init, encoder, params, registry)
         else:
             self.enc = plugins.create("encoders", encoder or "cnn", **dict(params or {}))
         self.encoder_name = self.enc.name
@@ -411,8 +413,8 @@ class Trainer:
             self.enc.set_head("cca")
         self.ds = dataset if isinstance(dataset, Dataset) else \
             open_dataset(dataset, encoder=self.enc, registry=registry)
-        if init is not None:  # fine-tuning on data of another frame timing: say so
-            warn_on_frame_timing(read_model_config(resolve_model_dir(init, registry)), self.ds)
+        if init_cfg is not None:  # fine-tuning on data of another frame timing: say so
+            warn_on_frame_timing(init_cfg, self.ds)
         self.dataset_name = dataset_name or self.ds.name
         self.train_pairs = self.ds.pair_table("train")
         self.valid_pairs = self.ds.pair_table("valid")
