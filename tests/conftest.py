@@ -37,9 +37,8 @@ def ast_cmd():
 def tunes(tmp_path_factory) -> Path:
     """Twelve real folk tunes, two renditions each, in every split: for training tests.
 
-    One worker: FluidSynth's reverb and chorus carry a trace of the pieces played
-    before on the same synthesizer, so only a fixed order gives the same audio —
-    and the same trained weights — on every run.
+    One worker, to leave the other core to the tests; the audio does not depend
+    on it (every piece is played from the same synthesizer state).
     """
     out = tmp_path_factory.mktemp("data") / "tunes"
     proc = subprocess.run(

@@ -6,6 +6,7 @@ in ``ast eval snippets`` and were indexed as all-NaN rows with exit status 0.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ import torch
 
 from ast_toolkit import plugins
 from ast_toolkit.errors import IntegrityError, ParameterError
+from ast_toolkit.io import sha256
 from ast_toolkit.evaluation.snippets import relevant_ranks
 
 
@@ -27,9 +29,25 @@ def _nan_model(model, tmp_path):
     shutil.copytree(model, bad)
     state = torch.load(bad / "weights.pt", weights_only=True)
     key = next(k for k, v in state.items() if v.is_floating_point() and v.numel() > 16)
-    state[key].view(-1)[:16] = float("nan")  # as 16 flipped bytes would
+    state[key].view(-1)[:16] = float("nan")  # as a diverged run would have saved them
     torch.save(state, bad / "weights.pt")
+    # ... with a config.json that records these weights: only the NaN check can tell
+    cfg = json.loads((bad / "config.json").read_text())
+    cfg["weights_sha256"] = sha256(bad / "weights.pt")
+    (bad / "config.json").write_text(json.dumps(cfg))
     return bad, key
+
+
+def test_flipped_bytes_in_weights_are_refused_by_their_checksum(model, tunes, tmp_path, ast_cmd):
+    bad = tmp_path / "flipped"
+    shutil.copytree(model, bad)
+    data = bytearray((bad / "weights.pt").read_bytes())
+    data[-2000:-1984] = bytes(16)  # 16 bytes inside the last tensor
+    (bad / "weights.pt").write_bytes(bytes(data))
+    proc = ast_cmd("eval", "snippets", "-m", str(bad), "-d", str(tunes), "--split", "train")
+    assert proc.returncode == 1, proc.stdout
+    assert f"{bad / 'weights.pt'}: content differs from the checksum in config.json" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_nan_weights_are_refused_by_every_command(model, tunes, tmp_path, ast_cmd):

@@ -555,6 +555,22 @@ def _build(cls: type, data: dict[str, Any], where: str, file: Path, *, base: Any
         raise RegistryError(f"{file}: [{where}]: {exc}") from None
 
 
+def dataset_spec_of_record(data: dict[str, Any], file: Path) -> DatasetSpec:
+    """The :class:`DatasetSpec` a dataset folder records (``dataset.json``'s ``spec``).
+
+    Raises
+    ------
+    RegistryError
+        The record is not a dataset spec this toolkit can read (naming ``file``).
+    """
+    data = dict(data)
+    name = data.pop("name", None)
+    if not isinstance(name, str):
+        raise RegistryError(f"{file}: key 'spec.name': expected a string, got {name!r}")
+    data.pop("origin", None)
+    return _build(DatasetSpec, data, "spec", Path(file), name=name, origin=None)
+
+
 def _parse_file(path: Path) -> tuple[dict[str, DatasetSpec], dict[str, ModelSpec]]:
     try:
         with open(path, "rb") as fh:
@@ -766,7 +782,10 @@ def register_model(registry_file: str | os.PathLike, name: str, model_dir: str |
         raise ParameterError(f"model name {name!r}: use letters, digits, '-' and '_'")
     file = Path(registry_file)
     model_dir = Path(model_dir)
-    cfg = read_json(model_dir / "config.json", what="not a finished model folder")
+    from . import schemas
+
+    cfg = read_json(model_dir / "config.json", schema=schemas.ModelConfig,
+                    what="not a finished model folder")
     if not isinstance(cfg, dict) or not isinstance(cfg.get("encoder"), str):
         raise IntegrityError(f"{model_dir / 'config.json'}: no encoder name")
     text = file.read_text() if file.exists() else "schema = 1\n"

@@ -24,6 +24,7 @@ __all__ = [
     "AudioError",
     "RenderError",
     "DuplicatePluginWarning",
+    "TruncatedAudioWarning",
     "did_you_mean",
 ]
 
@@ -99,6 +100,10 @@ class RenderError(ToolkitError):
     engraver or synthesizer that fails or crashes, and one that takes longer
     than its time limit; not for a bad option (that is a :class:`ParameterError`).
     """
+
+
+class TruncatedAudioWarning(UserWarning):
+    """An audio file holds less audio than its header declares; what is there is used."""
 
 
 class DuplicatePluginWarning(UserWarning):

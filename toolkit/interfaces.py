@@ -60,6 +60,10 @@ class Renderer(ABC):
         self.page_width = int(page_width)
         #: Distance between staff lines in page pixels.
         self.staff_space = float(staff_space)
+        #: Most note heads a score may have: a renderer refuses a larger one (a
+        #: :class:`RenderError`) as soon as it has counted them, before engraving
+        #: (``ast data render --max-notes`` sets it; the core checks it again after).
+        self.max_notes: int = 20_000
 
     @abstractmethod
     def render(self, score: ScoreSource, *, qpm: float | None = None) -> RenderedScore:

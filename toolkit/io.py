@@ -23,7 +23,8 @@ import numpy as np
 
 from .errors import BusyError, IntegrityError
 
-__all__ = ["atomic_path", "atomic_write_text", "write_json", "read_json", "save_npy", "sha256",
+__all__ = ["atomic_path", "atomic_write_text", "write_json", "read_json", "read_npy", "save_npy", "sha256",
+           "set_verify", "verify_enabled",
            "writer_lock", "writes_folder"]
 
 
@@ -81,14 +82,25 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=1))
 
 
-def read_json(path: str | os.PathLike, *, what: str = "") -> Any:
-    """Read a JSON file; a missing or damaged one raises :class:`IntegrityError` naming it.
+def read_json(path: str | os.PathLike, *, schema: Any = None, what: str = "") -> Any:
+    """Read a JSON file the toolkit wrote, checked against its ``schema``.
+
+    The one loader of every internal JSON file: a missing, unreadable or
+    malformed file, or one whose content does not fit ``schema`` (a type of
+    :mod:`ast_toolkit.schemas`), raises one :class:`IntegrityError` naming the
+    file, the field and the type expected.
 
     Parameters
     ----------
     path : path
+    schema : type or None
+        What the file must hold (``None``: any JSON).
     what : str
         What the file is, for the message (``"dataset metadata"``).
+
+    Returns
+    -------
+    The parsed JSON, as written (keys the schema does not list are kept).
 
     Examples
     --------
@@ -98,15 +110,98 @@ def read_json(path: str | os.PathLike, *, what: str = "") -> Any:
     >>> read_json(path)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ast_toolkit.errors.IntegrityError: .../broken.json: cannot read: Expecting property name ...
+    ast_toolkit.errors.IntegrityError: .../broken.json: not valid JSON: ... at line 1 column 2
+    >>> _ = path.write_text('{"pieces": "three"}')
+    >>> read_json(path, schema=dict[str, int])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.IntegrityError: .../broken.json: field 'pieces': Input should be a valid integer (got 'three')
     """
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise IntegrityError(f"{path}: missing" + (f" ({what})" if what else "")) from None
-    except (OSError, ValueError) as exc:
-        raise IntegrityError(f"{path}: cannot read: {exc}") from None
+    except OSError as exc:
+        raise IntegrityError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        raise IntegrityError(f"{path}: not valid JSON: nested too deeply") from None
+    except ValueError as exc:
+        detail = getattr(exc, "msg", str(exc))
+        where = f" at line {exc.lineno} column {exc.colno}" if hasattr(exc, "lineno") else ""
+        raise IntegrityError(f"{path}: not valid JSON: {detail[:1].lower()}{detail[1:]}{where}"
+                             + (f" ({what})" if what else "")) from None
+    if schema is not None:
+        _check_schema(path, data, schema)
+    return data
+
+
+@functools.lru_cache(maxsize=64)
+def _adapter(schema: Any) -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(schema)
+
+
+def _check_schema(path: Path, data: Any, schema: Any) -> None:
+    from pydantic import ValidationError
+
+    try:
+        # JSON mode: arrays are accepted for tuples; strict: no "3" for 3
+        _adapter(schema).validate_json(json.dumps(data, allow_nan=True), strict=True)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        first = errors[0]
+        field = ".".join(str(p) for p in first["loc"])
+        got = first.get("input")
+        shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise IntegrityError(
+            f"{path}: " + (f"field {field!r}: " if field else "") + f"{first['msg']}"
+            + (f" (got {shown[:60]})" if first["type"] != "missing" else "") + more
+        ) from None
+
+
+def read_npy(path: str | os.PathLike, *, ndim: int | None = None, dtype: Any = None,
+             shape: tuple[int | None, ...] | None = None, mmap: bool = False) -> np.ndarray:
+    """Read a ``.npy`` array the toolkit wrote, checked for rank, dtype and shape.
+
+    ``shape`` may hold ``None`` for a free axis.  A missing, truncated or
+    damaged file, or one of another shape, raises :class:`IntegrityError`
+    naming the file; object arrays are never unpickled.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "spectrogram.npy"
+    >>> np.save(path, np.zeros((92, 40), np.float16))
+    >>> read_npy(path, shape=(92, None)).shape
+    (92, 40)
+    >>> read_npy(path, shape=(136, None))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.IntegrityError: .../spectrogram.npy: shape (92, 40), expected (136, any)
+    """
+    path = Path(path)
+    try:
+        array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except FileNotFoundError:
+        raise IntegrityError(f"{path}: missing") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise IntegrityError(f"{path}: cannot read array: {exc}") from None
+    want = shape
+    if ndim is None and want is not None:
+        ndim = len(want)
+    if ndim is not None and array.ndim != ndim:
+        raise IntegrityError(f"{path}: {array.ndim}-d array of shape {array.shape}, expected {ndim}-d")
+    if want is not None and any(w is not None and w != a for w, a in zip(want, array.shape)):
+        shown = ", ".join("any" if w is None else str(w) for w in want)
+        raise IntegrityError(f"{path}: shape {array.shape}, expected ({shown})")
+    if dtype is not None and array.dtype != np.dtype(dtype):
+        raise IntegrityError(f"{path}: dtype {array.dtype}, expected {np.dtype(dtype)}")
+    return array
 
 
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
@@ -122,6 +217,29 @@ def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     """
     with atomic_path(path) as tmp:
         np.save(tmp, array)
+
+
+#: Whether opening a folder checks the content checksums of its large arrays too
+#: (``ast --verify``); sizes, shapes and small files are always checked.
+_VERIFY = [os.environ.get("AST_VERIFY", "") not in ("", "0")]
+
+
+def set_verify(on: bool) -> None:
+    """Check content checksums of large arrays when folders are opened (``ast --verify``).
+
+    Examples
+    --------
+    >>> set_verify(True); verify_enabled()
+    True
+    >>> set_verify(False); verify_enabled()
+    False
+    """
+    _VERIFY[0] = bool(on)
+
+
+def verify_enabled() -> bool:
+    """Whether :func:`set_verify` (or ``AST_VERIFY=1``) asked for content checksums on open."""
+    return _VERIFY[0]
 
 
 def sha256(path: str | os.PathLike) -> str:

@@ -21,11 +21,13 @@ import numpy as np
 
 from ast_toolkit.data.audio import excerpts
 from ast_toolkit.data.build import FORMAT, dataset_stats, iter_pieces, validate_dataset
+from ast_toolkit.data.spectrogram import n_bins
 from ast_toolkit.data.snippets import Strip, sheet_sequence, unroll_systems, window
 from ast_toolkit.catalog import SnippetSpec
 from ast_toolkit.errors import IntegrityError, ParameterError, UnknownNameError, did_you_mean
 from ast_toolkit.interfaces import Dataset
-from ast_toolkit.io import read_json
+from ast_toolkit import schemas
+from ast_toolkit.io import read_json, read_npy, sha256, verify_enabled
 from ast_toolkit.types import (NoteHead, PairTable, Performance, PieceSequence, SnippetPair,
                                SpectrogramSpec, SystemBox)
 
@@ -60,7 +62,7 @@ class RenderedDataset(Dataset):
         super().__init__(root, sheet_window=sheet_window, audio_context=audio_context)
         entries = list(iter_pieces(self.root))  # raises IntegrityError if incomplete
         self._entries = {e["id"]: e for e in entries}
-        info = read_json(self.root / "dataset.json")
+        info = read_json(self.root / "dataset.json", schema=schemas.RenderedDatasetMeta)
         self.name = info.get("name", self.root.name)
         self.spec = info.get("spec", {})
         #: How snippets are cut (a folder from before the setting existed: ``ast-v1``'s).
@@ -103,10 +105,46 @@ class RenderedDataset(Dataset):
 
     # -- per-piece data (cached) -------------------------------------------------------
 
+    # Integrity on open, cheaply: every small file read is checked against the
+    # piece's checksums.json, every array for its shape; the content checksum of
+    # large files (spectrograms, pages) only with `ast --verify` — `ast data
+    # validate` checks them all.
+
+    @functools.lru_cache(maxsize=16384)
+    def _checksums(self, piece: str) -> dict[str, str]:
+        return read_json(self.folder(piece) / "checksums.json", schema=schemas.Checksums)
+
+    def _check(self, piece: str, path: Path) -> None:
+        """Raise if ``path`` (a file of ``piece``'s folder) differs from its checksum."""
+        rel = path.relative_to(self.folder(piece)).as_posix()
+        want = self._checksums(piece).get(rel)
+        if want is None:
+            raise IntegrityError(f"{path}: not listed in checksums.json; {self._repair}")
+        try:
+            got = sha256(path)
+        except FileNotFoundError:
+            raise IntegrityError(f"{path}: missing; {self._repair}") from None
+        if got != want:
+            raise IntegrityError(f"{path}: content differs from its checksum (the file is "
+                                 f"damaged); {self._repair}")
+
+    @property
+    def _repair(self) -> str:
+        return f"`ast data validate {self.root} --repair` re-renders damaged pieces"
+
+    def _read(self, piece: str, rel: str, schema) -> dict:
+        path = self.folder(piece) / rel
+        self._check(piece, path)
+        return read_json(path, schema=schema)
+
     @functools.lru_cache(maxsize=16384)
     def score(self, piece: str) -> dict:
         """The piece's ``score.json``: pages, note heads, systems, events."""
-        return read_json(self.folder(piece) / "score.json")
+        score = self._read(piece, "score.json", schemas.Score)
+        if len(score["page_sizes"]) != len(score["pages"]):
+            raise IntegrityError(f"{self.folder(piece) / 'score.json'}: {len(score['pages'])} "
+                                 f"pages but {len(score['page_sizes'])} page sizes")
+        return score
 
     def pages(self, piece: str) -> int:
         return len(self.score(piece)["pages"])
@@ -114,11 +152,20 @@ class RenderedDataset(Dataset):
     def page(self, piece: str, index: int) -> np.ndarray:
         from PIL import Image
 
-        path = self.folder(piece) / self.score(piece)["pages"][index]
+        score = self.score(piece)
+        path = self.folder(piece) / score["pages"][index]
+        if verify_enabled():
+            self._check(piece, path)
         try:
-            return np.asarray(Image.open(path).convert("L"))
-        except OSError as exc:
-            raise IntegrityError(f"{path}: cannot read image: {exc}") from None
+            with Image.open(path) as img:
+                page = np.asarray(img.convert("L"))
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise IntegrityError(f"{path}: cannot read image: {exc}; {self._repair}") from None
+        if list(page.shape) != list(score["page_sizes"][index]):
+            raise IntegrityError(f"{path}: {page.shape[0]} x {page.shape[1]} pixels, score.json "
+                                 f"says {score['page_sizes'][index][0]} x "
+                                 f"{score['page_sizes'][index][1]}; {self._repair}")
+        return page
 
     def systems(self, piece: str) -> list[SystemBox]:
         return [SystemBox(int(i), int(p), (x0, y0, x1, y1))
@@ -153,10 +200,15 @@ class RenderedDataset(Dataset):
 
     @functools.lru_cache(maxsize=16384)
     def _renditions(self, piece: str) -> tuple[str, ...]:
-        rdir = self.folder(piece) / "renditions"
-        if not rdir.is_dir():
-            return ()
-        return tuple(sorted(p.name for p in rdir.iterdir() if p.is_dir()))
+        # the renditions the piece was built with (its checksums list them), not
+        # whatever folders are there: a missing one is an error, not a smaller piece
+        names = sorted({rel.split("/")[1] for rel in self._checksums(piece)
+                        if rel.startswith("renditions/") and rel.count("/") >= 2})
+        for name in names:
+            if not (self.folder(piece) / "renditions" / name).is_dir():
+                raise IntegrityError(f"{self.folder(piece) / 'renditions' / name}: missing; "
+                                     f"{self._repair}")
+        return tuple(names)
 
     def performance(self, piece: str, name: str | None = None) -> Rendition:
         names = self._renditions(piece)
@@ -168,11 +220,12 @@ class RenderedDataset(Dataset):
     def rendition(self, piece: str, name: str) -> Rendition:
         """The rendition ``name`` of ``piece`` (cached)."""
         rdir = self.folder(piece) / "renditions" / name
-        try:
-            meta = read_json(rdir / "rendition.json")
-            spec = np.load(rdir / "spectrogram.npy").astype(np.float16, copy=False)
-        except (OSError, ValueError) as exc:
-            raise IntegrityError(f"{rdir}: cannot read rendition: {exc}") from None
+        meta = self._read(piece, f"renditions/{name}/rendition.json", schemas.Rendition)
+        if verify_enabled():
+            self._check(piece, rdir / "spectrogram.npy")
+        bins = n_bins(self.spectrogram)
+        spec = read_npy(rdir / "spectrogram.npy", shape=(bins, meta["n_frames"]),
+                        dtype=np.float16)
         if not np.isfinite(spec).all():
             raise IntegrityError(f"{rdir / 'spectrogram.npy'}: {int((~np.isfinite(spec)).sum())} "
                                  "non-finite values (NaN or inf): the file is damaged; "

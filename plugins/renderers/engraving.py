@@ -19,7 +19,15 @@ from ast_toolkit.types import ScoreSource
 __all__ = ["load_score", "score_to_musicxml", "notated_note_count", "score_qpm", "rasterize_svg"]
 
 
-def load_score(source: ScoreSource, *, max_staves: int = 2):
+#: Tempo marks outside this range (quarter notes per minute) are refused: 0.01 or
+#: 10^9 made performances of years or of zero length.
+QPM_RANGE = (10.0, 1000.0)
+#: The longest single note, in quarter notes (64 whole notes): a note of 10^9
+#: divisions made engraving hang.
+MAX_NOTE_QUARTERS = 256.0
+
+
+def load_score(source: ScoreSource, *, max_staves: int = 2, max_notes: int | None = None):
     """Parse ``source`` with music21 into a :class:`music21.stream.Score`.
 
     Parameters
@@ -29,11 +37,16 @@ def load_score(source: ScoreSource, *, max_staves: int = 2):
     max_staves : int
         Scores with more parts are reduced to ``max_staves`` staves, the parts
         becoming voices (``Score.partsToVoices``).
+    max_notes : int or None
+        Refuse a score with more note heads (before any engraving).
 
     Raises
     ------
     RenderError
-        The file cannot be read or parsed, or holds no notes.
+        The file cannot be read or parsed, holds no notes or more than
+        ``max_notes``, or values outside physical ranges: a MIDI pitch outside
+        0–127, a tempo mark outside :data:`QPM_RANGE`, a note longer than
+        :data:`MAX_NOTE_QUARTERS`.
     """
     import music21
 
@@ -60,6 +73,7 @@ def load_score(source: ScoreSource, *, max_staves: int = 2):
         score = music21.stream.Score()
         score.insert(0, parsed)
         parsed = score
+    _check_ranges(parsed, path, max_notes)
     for n in parsed.recurse().notes:
         n.lyrics = []
     # chord symbols are text above the staff, not notes (music21 counts them as chords)
@@ -85,7 +99,35 @@ def load_score(source: ScoreSource, *, max_staves: int = 2):
     return parsed
 
 
-def score_to_musicxml(source: ScoreSource, *, max_staves: int = 2):
+def _check_ranges(score, path: Path, max_notes: int | None) -> None:
+    """Refuse what no performance can be made of, naming the first bad value."""
+    import music21
+
+    count = notated_note_count(score)
+    if max_notes is not None and count > max_notes:
+        raise RenderError(f"{path}: {count:,} notes, more than the budget of {max_notes:,} per "
+                          "piece (ast data render --max-notes)")
+    for n in score.recurse().notes:
+        where = f"measure {n.measureNumber}" if n.measureNumber is not None else "a note"
+        for p in n.pitches:
+            if not 0 <= p.ps <= 127:  # .midi folds octaves back into range; .ps does not
+                raise RenderError(f"{path}: pitch {p.nameWithOctave} (MIDI {p.ps:g}) at {where} "
+                                  "is outside the MIDI range 0-127")
+        if n.quarterLength > MAX_NOTE_QUARTERS:
+            raise RenderError(f"{path}: a note of {float(n.quarterLength):g} quarter notes at "
+                              f"{where}, longer than {MAX_NOTE_QUARTERS:g}")
+    for mark in score.recurse().getElementsByClass(music21.tempo.MetronomeMark):
+        try:
+            qpm = mark.getQuarterBPM()
+        except Exception:  # music21 fails on some malformed marks
+            qpm = None
+        if qpm is not None and not QPM_RANGE[0] <= qpm <= QPM_RANGE[1]:
+            raise RenderError(f"{path}: tempo mark of {qpm:g} quarter notes per minute, outside "
+                              f"{QPM_RANGE[0]:g}-{QPM_RANGE[1]:g}")
+
+
+def score_to_musicxml(source: ScoreSource, *, max_staves: int = 2,
+                      max_notes: int | None = None):
     """Load ``source`` (:func:`load_score`) and export it as MusicXML text.
 
     music21 fails to export a few reduced scores (duplicate measures left by
@@ -101,7 +143,7 @@ def score_to_musicxml(source: ScoreSource, *, max_staves: int = 2):
 
     errors = []
     for staves in (max_staves, 10_000):
-        score = load_score(source, max_staves=staves)
+        score = load_score(source, max_staves=staves, max_notes=max_notes)
         try:
             return score, musicxml.m21ToXml.GeneralObjectExporter(score).parse().decode("utf-8")
         except Exception as exc:  # music21's exporter raises many types

@@ -175,7 +175,8 @@ class LilyPondRenderer(Renderer):
     def render(self, score: ScoreSource, *, qpm: float | None = None) -> RenderedScore:
         if qpm is not None and not qpm > 0:
             raise ParameterError(f"{score.path}: qpm must be > 0 quarter notes per minute, got {qpm}")
-        parsed, xml = score_to_musicxml(score, max_staves=self.max_staves)
+        parsed, xml = score_to_musicxml(score, max_staves=self.max_staves,
+                                         max_notes=self.max_notes)
         with tempfile.TemporaryDirectory(prefix="ast-lily-") as tmp:
             work = Path(tmp)
             (work / "score.xml").write_text(_prepare_musicxml(parsed, xml))

@@ -74,7 +74,8 @@ class VerovioRenderer(Renderer):
         return tk
 
     def render(self, score: ScoreSource, *, qpm: float | None = None) -> RenderedScore:
-        parsed, xml = score_to_musicxml(score, max_staves=self.max_staves)
+        parsed, xml = score_to_musicxml(score, max_staves=self.max_staves,
+                                         max_notes=self.max_notes)
         tk = self._toolkit()
         if not tk.loadData(xml):
             raise RenderError(f"{score.path}: Verovio cannot load the score")

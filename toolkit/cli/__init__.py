@@ -21,6 +21,7 @@ import click
 from .. import __version__
 from .. import plugins as discovery  # not `plugins`: ast_toolkit.cli.plugins is a command module
 from ..catalog import ENV_VAR
+from ..io import set_verify
 from ..errors import PluginLoadError, UnknownPluginError
 from ._common import AstGroup
 
@@ -58,8 +59,14 @@ class _Commands(AstGroup):
     help=f"A registry file that extends and overrides the bundled registry.toml "
     f"(repeatable; read after the files in ${ENV_VAR}).",
 )
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Check the content checksums of every large file a command opens (spectrograms, "
+    "pages, index arrays), not only sizes, shapes and small files; slower on big folders.",
+)
 @click.pass_context
-def cli(ctx: click.Context, registry_files: Sequence[str]) -> None:
+def cli(ctx: click.Context, registry_files: Sequence[str], verify: bool) -> None:
     """ast: cross-modal retrieval between music recordings and sheet-music images.
 
     Every capability is a plugin found through entry points; `ast plugins list`
@@ -68,6 +75,8 @@ def cli(ctx: click.Context, registry_files: Sequence[str]) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["registry_files"] = tuple(registry_files)
+    if verify:
+        set_verify(True)
 
 
 def _format_warning(message: Any, category: Any, filename: str, lineno: int,

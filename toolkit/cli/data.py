@@ -6,7 +6,7 @@ import click
 from rich.table import Table
 
 from ..catalog import PRESETS
-from ..data.build import render
+from ..data.build import Budget, render, repair_dataset
 from ..data.datasets import dataset_report, open_dataset
 from ..data.figures import show_piece
 from ._common import (EXIT_PIECES_FAILED, AstGroup, PluginOption, ProgressDisplay, console,
@@ -39,11 +39,20 @@ def group() -> None:
 @click.option("--workers", "-j", default=2, show_default=True, type=int,
               help="Pieces rendered in parallel (processes).")
 @click.option("--limit", "-n", type=int, help="Render at most N pieces, taken evenly from every source.")
+@click.option("--max-notes", type=int, default=Budget.notes, show_default=True,
+              help="Budget per piece: a score with more note heads is refused (in failures.json).")
+@click.option("--max-minutes", type=float, default=Budget.minutes, show_default=True,
+              help="Budget per piece: a longer performance (at tempo 1) is refused.")
+@click.option("--piece-timeout", type=float, default=Budget.seconds, show_default=True,
+              metavar="SECONDS", help="Budget per piece: its build is stopped after this long.")
+@click.option("--max-memory", type=float, default=Budget.memory, show_default=True,
+              metavar="GIB", help="Budget per piece: memory its build may use beyond the start.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def render_command(ctx: click.Context, name_or_source: str, out: str, renderer: str | None,
                    soundfonts: tuple[str, ...], tempos: tuple[float, ...], preset: str | None,
-                   workers: int, limit: int | None, as_json: bool) -> None:
+                   workers: int, limit: int | None, max_notes: int, max_minutes: float,
+                   piece_timeout: float, max_memory: float, as_json: bool) -> None:
     """Engrave, perform, synthesize and align a dataset.
 
     NAME_OR_SOURCE is a dataset of the registry (`ast registry list` shows
@@ -54,12 +63,18 @@ def render_command(ctx: click.Context, name_or_source: str, out: str, renderer: 
     Finished pieces are skipped when a run is repeated; a run killed half-way
     leaves no piece that looks finished.  A score that cannot be rendered is
     reported (piece, file, reason) in DIR/failures.json and the run goes on;
-    the exit status is then 3.
+    the exit status is then 3.  So is a piece over a budget (--max-notes,
+    --max-minutes, --piece-timeout, --max-memory): one huge or broken score
+    never stalls a batch.  Scores with pitches outside MIDI's 0-127, tempo marks outside
+    10-1000 quarter notes per minute or notes longer than 64 whole notes are
+    refused as not physical.
     """
+    budget = Budget(notes=max_notes, minutes=max_minutes, seconds=piece_timeout,
+                    memory=max_memory)
     with ProgressDisplay(enabled=not as_json) as show:
         spec, report = render(name_or_source, out, registry=registry_of(ctx), renderer=renderer,
                               soundfonts=soundfonts, tempos=tempos, workers=workers, limit=limit,
-                              preset=preset, progress=show)
+                              preset=preset, budget=budget, progress=show)
     failed = [f.__dict__ for f in report.failed]
     if as_json:
         print_json({"dataset": spec.name, "out": str(report.out), "built": len(report.built),
@@ -127,12 +142,27 @@ def stats_command(ctx: click.Context, dataset: str, list_pieces: bool, as_json: 
 
 @group.command("validate")
 @click.argument("dataset")
+@click.option("--repair", is_flag=True,
+              help="Re-render every piece with a missing or corrupt file (the rest is kept), "
+              "with the settings the folder records, then check again.")
+@click.option("--workers", "-j", default=2, show_default=True, type=int,
+              help="With --repair: pieces re-rendered in parallel.")
 @click.pass_context
-def validate_command(ctx: click.Context, dataset: str) -> None:
+def validate_command(ctx: click.Context, dataset: str, repair: bool, workers: int) -> None:
     """Check every file against its checksum; list missing and corrupt files.
 
-    Exit status 1 when anything is missing or corrupt.
+    Exit status 1 when anything is missing or corrupt (after --repair: when
+    a piece could not be re-rendered).
     """
+    if repair:
+        root = open_dataset(dataset, registry=registry_of(ctx)).root
+        with ProgressDisplay() as show:
+            damaged, report = repair_dataset(root, workers=workers, progress=show)
+        if damaged:
+            console.print(f"re-rendered {len(report.built)} of {len(damaged)} damaged pieces: "
+                          + ", ".join(damaged[:5]) + (" …" if len(damaged) > 5 else ""))
+        if report.failed:
+            print_failures("pieces that could not be re-rendered", [f.__dict__ for f in report.failed])
     missing, corrupt = open_dataset(dataset, registry=registry_of(ctx)).validate()
     for rel in missing:
         console.print(f"[red]missing[/] {rel}")
@@ -141,5 +171,6 @@ def validate_command(ctx: click.Context, dataset: str) -> None:
     if missing or corrupt:
         raise click.ClickException(
             f"{dataset}: {len(missing)} missing and {len(corrupt)} corrupt files; "
-            "re-render the pieces concerned (delete their folders and rerun `ast data render`)")
+            + ("the pieces above could not be re-rendered" if repair else
+               "`ast data validate --repair` re-renders the pieces concerned"))
     console.print(f"[green]{dataset}: every file matches its checksum[/]")

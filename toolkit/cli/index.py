@@ -71,7 +71,15 @@ def command(ctx: click.Context, model: str, dataset: str | None, split: str,
         print_json({"out": str(out), "pieces": len(idx), "modalities": idx.modalities,
                     "rows": idx.meta["rows"], "built": len(report.built),
                     "resumed": len(report.resumed), "already_complete": report.already_complete,
+                    "repaired": report.repaired, "rebuilt": report.rebuilt,
                     "failed": report.failed, "seconds": round(report.seconds, 2)})
+    if not as_json and report.rebuilt:
+        err_console.print(f"[yellow]the index was damaged ({report.rebuilt}): rebuilt[/]")
+    if not as_json and report.repaired:
+        err_console.print(f"[yellow]{len(report.repaired)} damaged piece(s) embedded again: "
+                          f"{', '.join(report.repaired[:5])}{' …' if len(report.repaired) > 5 else ''}[/]")
+    if as_json:
+        pass
     elif report.already_complete:
         console.print(f"{out} is already a complete index of these settings: {len(idx)} pieces, "
                       + rows)

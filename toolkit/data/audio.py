@@ -12,12 +12,13 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import AudioError, ParameterError
+from ..errors import AudioError, ParameterError, TruncatedAudioWarning
 
 __all__ = ["AUDIO_SUFFIXES", "SILENCE_DBFS", "load_audio", "find_audio_files",
            "excerpt_centres", "excerpts", "check_audible"]
@@ -109,8 +110,12 @@ def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
     if what:
         raise AudioError(f"{path}: not a readable audio file (it is {what}; expected {suffixes})")
     try:
-        with _captured_stderr() as chatter:
-            data, sr = soundfile.read(path, dtype="float32", always_2d=True)
+        # through a file object: libsndfile cannot open a name that is not valid
+        # UTF-8 (a Latin-1 name from an old disk), Python can
+        with _captured_stderr() as chatter, open(path, "rb") as fh:
+            declared = soundfile.info(fh).frames
+            fh.seek(0)
+            data, sr = soundfile.read(fh, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         reason = str(getattr(exc, "error_string", "") or exc).strip().rstrip(".")
         if "not a regular file" in reason or "Format not recognised" in reason:
@@ -123,6 +128,7 @@ def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
         raise AudioError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if data.size == 0:
         raise AudioError(f"{path}: the file holds no audio samples")
+    _warn_if_truncated(path, len(data), declared, sr, chatter)
     mono = data.mean(axis=1)
     if not np.isfinite(mono).all():
         raise AudioError(f"{path}: the audio holds NaN or infinite samples")
@@ -131,6 +137,29 @@ def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
 
         mono = librosa.resample(mono, orig_sr=sr, target_sr=sample_rate, res_type="soxr_hq")
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def _warn_if_truncated(path: Path, frames: int, declared: int, sample_rate: int,
+                       chatter: list[str]) -> None:
+    """Warn when a file holds less audio than its header declares (a cut-off download
+    or copy): it is used, but the user should know."""
+    short = ""
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        # libsndfile counts a truncated WAV's frames from what is there; the RIFF
+        # header still says how long the file was written
+        written = int.from_bytes(head[4:8], "little") + 8
+        size = path.stat().st_size
+        if written > size:
+            short = f"{size:,} of the {written:,} bytes its header declares"
+    elif declared > 0 and frames < 0.99 * declared:
+        short = (f"{frames / sample_rate:.1f} s of the {declared / sample_rate:.1f} s its header "
+                 "declares")
+    if short:
+        warnings.warn(TruncatedAudioWarning(
+            f"{path}: the file seems truncated (it holds {short}); using what is there"
+            + (f"; the decoder said: {chatter[0].rstrip('.')}" if chatter else "")), stacklevel=3)
 
 
 def check_audible(audio: np.ndarray, path: str | os.PathLike, *, min_seconds: float,

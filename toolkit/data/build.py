@@ -25,10 +25,11 @@ removes partial folders and redoes those pieces, and skips finished ones.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import dataclasses
 import json
+import math
 import multiprocessing
+import multiprocessing.connection
 import os
 import sys
 import shutil
@@ -44,12 +45,16 @@ import numpy as np
 from .. import __version__, plugins
 from ..catalog import DatasetSpec, Registry, RenditionSpec, SourceSpec, apply_preset
 from ..errors import IntegrityError, ParameterError, RenderError
+from .. import schemas
 from ..io import read_json, sha256, write_json, writes_folder
 from ..progress import Progress, Reporter
 from ..types import RenderedScore, ScoreSource
 from .sources import expand_source, piece_slug, select
 
 __all__ = [
+    "Budget",
+    "check_performance",
+    "repair_dataset",
     "FORMAT",
     "FORMAT_VERSION",
     "PlannedPiece",
@@ -93,6 +98,92 @@ class PlannedPiece:
     @property
     def slug(self) -> str:
         return piece_slug(self.source.id)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Per-piece limits of ``ast data render``: a piece over one goes to
+    ``failures.json`` with the reason, and the batch goes on.
+
+    Attributes
+    ----------
+    notes : int
+        Most note heads in a score (checked as soon as the score is read).
+    minutes : float
+        Longest performance, in minutes at tempo factor 1.
+    seconds : float
+        Most wall-clock seconds to build one piece (engrave, synthesize every
+        rendition, spectrograms); the worker building it is killed past that.
+    memory : float
+        Most GiB of memory one piece's worker may add (Linux: an address-space
+        limit; a score that made music21 grow to 1.6 GB fails instead).
+
+    Examples
+    --------
+    >>> Budget().notes, Budget().minutes, Budget().seconds, Budget().memory
+    (20000, 30.0, 300.0, 4.0)
+    >>> Budget(seconds=0)
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.ParameterError: --piece-timeout must be a number of seconds > 0, got 0
+    """
+
+    notes: int = 20_000
+    minutes: float = 30.0
+    seconds: float = 300.0
+    memory: float = 4.0
+
+    def __post_init__(self) -> None:
+        for name, value, option in (("notes", self.notes, "--max-notes"),
+                                    ("minutes", self.minutes, "--max-minutes"),
+                                    ("seconds", self.seconds, "--piece-timeout"),
+                                    ("memory", self.memory, "--max-memory")):
+            unit = "an integer" if name == "notes" else "a number"
+            what = {"notes": "", "minutes": " of minutes", "seconds": " of seconds",
+                    "memory": " of GiB"}[name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value) or value <= 0 \
+                    or (name == "notes" and not float(value).is_integer()):
+                raise ParameterError(f"{option} must be {unit}{what} > 0, got {value!r}")
+
+
+def check_performance(rendered: RenderedScore, budget: Budget) -> None:
+    """Refuse a rendered score whose notes are not physical or over the budget.
+
+    The core's check at the renderer boundary, whatever the renderer: MIDI
+    pitches 0–127 (-1: a note head without pitch, not played), finite onsets
+    >= 0, durations > 0, at most ``budget.notes`` notes and
+    ``budget.minutes`` of music.
+
+    Examples
+    --------
+    >>> from ast_toolkit.types import NoteEvent
+    >>> ok = RenderedScore(pages=[], noteheads=[], systems=[], events=[NoteEvent(0.0, 0.5, 60, 80, "n1")])
+    >>> check_performance(ok, Budget())
+    >>> bad = dataclasses.replace(ok, events=[NoteEvent(0.0, 0.5, 252, 80, "n1")])
+    >>> check_performance(bad, Budget())
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.RenderError: the renderer performed a note of MIDI pitch 252, outside 0-127
+    """
+    events = rendered.events
+    if len(events) > budget.notes:
+        raise RenderError(f"{len(events):,} notes, more than the budget of {budget.notes:,} per "
+                          "piece (--max-notes)")
+    for e in events:
+        if not -1 <= e.pitch <= 127:
+            raise RenderError(f"the renderer performed a note of MIDI pitch {e.pitch}, outside 0-127")
+        if not (math.isfinite(e.onset) and e.onset >= 0 and math.isfinite(e.duration)
+                and e.duration > 0):
+            raise RenderError(f"the renderer performed a note at {e.onset} s lasting "
+                              f"{e.duration} s: onsets must be finite and >= 0, durations > 0")
+    end = max((e.onset + e.duration for e in events), default=0.0)
+    if end > budget.minutes * 60:
+        raise RenderError(f"the performance lasts {end / 60:,.1f} minutes, more than the budget "
+                          f"of {budget.minutes:g} per piece (--max-minutes)")
+    if len(events) > 1 and end < 0.05 * len(events) ** 0.5:
+        raise RenderError(f"{len(events)} notes performed in {end:.3g} s: the tempo is not "
+                          "physical")
 
 
 @dataclass(frozen=True)
@@ -228,6 +319,7 @@ def build_piece(
     pieces_dir: Path,
     renderer: Any,
     synthesizer: Any,
+    budget: Budget = Budget(),
 ) -> None:
     """Build one piece folder under ``pieces_dir`` (atomically).
 
@@ -256,6 +348,7 @@ def build_piece(
         rendered: RenderedScore = renderer.render(piece.source, qpm=spec.render.qpm)
         if not rendered.noteheads or not rendered.events:
             raise RenderError("the score has no notes")
+        check_performance(rendered, budget)
         pages = []
         for i, page in enumerate(rendered.pages):
             name = f"page_{i:03d}.png"
@@ -323,9 +416,6 @@ def build_piece(
 
 # --- the whole dataset --------------------------------------------------------------
 
-_worker: dict[str, Any] = {}
-
-
 def _make_plugins(spec: DatasetSpec) -> tuple[Any, Any]:
     # The constructor keywords of the Renderer and Synthesizer interfaces.
     renderer = plugins.create("renderers", spec.render.renderer,
@@ -352,28 +442,123 @@ def _end_with_parent() -> None:
         pass  # not glibc: workers end when their queue closes
 
 
-def _init_worker(spec: DatasetSpec) -> None:
-    # One renderer and one synthesizer per worker process: soundfonts stay loaded.
-    _worker["spec"] = spec
-    _worker["plugins"] = _make_plugins(spec)
-
-
-def _init_pool_worker(spec: DatasetSpec) -> None:
-    _end_with_parent()
-    _init_worker(spec)
-
-
-def _build_in_worker(piece: PlannedPiece, pieces_dir: Path) -> tuple[str, str | None]:
-    spec = _worker["spec"]
-    renderer, synthesizer = _worker["plugins"]
+def _build_one(piece: PlannedPiece, pieces_dir: Path, spec: DatasetSpec, budget: Budget,
+               made: tuple[Any, Any]) -> str | None:
+    """Build a piece; the reason it failed (one line), or None."""
+    renderer, synthesizer = made
     try:
-        build_piece(piece, spec, pieces_dir, renderer, synthesizer)
+        build_piece(piece, spec, pieces_dir, renderer, synthesizer, budget)
+    except MemoryError:
+        return (f"needed more than the budget of {budget.memory:g} GiB of memory per piece "
+                "(--max-memory)")
     except Exception as exc:  # reported, never stops the run
         reason = f"{type(exc).__name__}: {exc}".strip()
         if not str(exc):
             reason += " " + traceback.format_exc(limit=-1).strip().splitlines()[-1]
-        return piece.source.id, reason.splitlines()[0][:500]
-    return piece.source.id, None
+        return reason.splitlines()[0][:500]
+    return None
+
+
+def _child(piece: PlannedPiece, pieces_dir: Path, spec: DatasetSpec, budget: Budget,
+           made: tuple[Any, Any], conn: Any) -> None:
+    _end_with_parent()
+    try:
+        os.setpgid(0, 0)  # a group of its own: killing it also ends an engraver it started
+    except OSError:
+        pass
+    _limit_memory(budget.memory)
+    try:
+        conn.send(_build_one(piece, pieces_dir, spec, budget, made))
+    finally:
+        conn.close()
+
+
+def _limit_memory(gib: float) -> None:
+    """Let this process grow by at most ``gib`` GiB of address space (Linux)."""
+    try:
+        import resource
+
+        with open("/proc/self/statm") as fh:
+            now = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        want = now + int(gib * 2**30)
+        if hard != resource.RLIM_INFINITY:
+            want = min(want, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (want, hard))
+    except (ImportError, OSError, ValueError):
+        pass  # not Linux: the wall-time budget still holds
+
+
+def _kill(proc: Any) -> None:
+    """End a piece's worker and whatever it started (an engraver subprocess)."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, OSError):
+        proc.kill()
+    proc.join()
+
+
+def _run_pieces(todo: list[PlannedPiece], spec: DatasetSpec, pieces_dir: Path, workers: int,
+                budget: Budget, note: Any) -> None:
+    """Build ``todo``, each piece in a process of its own, ``workers`` at a time.
+
+    A process per piece (forked from this one, which has loaded the renderer and
+    the soundfonts once) is what makes the per-piece wall-time budget hold: an
+    engraver stuck inside C code cannot be interrupted, only killed.  It also
+    makes every piece start from the same synthesizer state, whatever was
+    built before it.  Where fork is not available (Windows) pieces are built in
+    this process, one after the other, without the wall-time limit.
+    """
+    made = _make_plugins(spec)
+    made[0].max_notes = budget.notes
+    for font in sorted({r.soundfont for r in spec.synthesis.renditions}):
+        made[1].synthesize([], soundfont=font)  # loads the soundfont here, once, for every child
+    if "fork" not in multiprocessing.get_all_start_methods():
+        for p in todo:
+            note(p.source.id, _build_one(p, pieces_dir, spec, budget, made), p)
+        return
+    ctx = multiprocessing.get_context("fork")
+    queue = list(reversed(todo))
+    running: dict[Any, tuple[Any, PlannedPiece, float]] = {}
+    try:
+        while queue or running:
+            while queue and len(running) < workers:
+                p = queue.pop()
+                receive, send = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_child, args=(p, pieces_dir, spec, budget, made, send),
+                                   daemon=True)
+                proc.start()
+                send.close()
+                running[receive] = (proc, p, time.monotonic())
+            for conn in multiprocessing.connection.wait(list(running), timeout=0.5):
+                proc, p, _ = running.pop(conn)
+                try:
+                    reason = conn.recv()
+                except (EOFError, OSError):
+                    proc.join()
+                    reason = f"the worker building it died (exit code {proc.exitcode}: a crash " \
+                             "in the engraver or synthesizer, or out of its memory budget, " \
+                             "--max-memory)"
+                conn.close()
+                proc.join()
+                shutil.rmtree(pieces_dir / f"{PARTIAL_PREFIX}{p.slug}", ignore_errors=True)
+                note(p.source.id, reason, p)
+            now = time.monotonic()
+            for conn, (proc, p, started) in list(running.items()):
+                if now - started > budget.seconds:
+                    _kill(proc)
+                    conn.close()
+                    del running[conn]
+                    shutil.rmtree(pieces_dir / f"{PARTIAL_PREFIX}{p.slug}", ignore_errors=True)
+                    note(p.source.id, f"took longer than the budget of {budget.seconds:g} s per "
+                         "piece (--piece-timeout); stopped", p)
+    finally:
+        for conn, (proc, p, _) in running.items():  # interrupted: no worker outlives the run
+            _kill(proc)
+            conn.close()
+            shutil.rmtree(pieces_dir / f"{PARTIAL_PREFIX}{p.slug}", ignore_errors=True)
 
 
 def _is_complete_piece(folder: Path) -> bool:
@@ -387,6 +572,7 @@ def render_dataset(
     *,
     workers: int = 1,
     limit: int | None = None,
+    budget: Budget = Budget(),
     progress: Progress | None = None,
 ) -> BuildReport:
     """Render every piece of ``spec`` into ``out``, resuming a previous run.
@@ -401,6 +587,8 @@ def render_dataset(
         Processes building pieces in parallel.
     limit : int or None
         Build at most this many pieces (taken evenly from every source).
+    budget : Budget
+        Per-piece limits on notes, performed minutes and wall-clock seconds.
     progress : Progress or None
         Receives a :class:`~ast_toolkit.progress.Step` per piece (task ``"render"``).
 
@@ -432,8 +620,8 @@ def render_dataset(
     reader = reader_of(FORMAT)  # the installed dataset plugin that will read the folder
     previous = out / "dataset.json"
     if previous.is_file():
-        old = read_json(previous)
-        if not isinstance(old, dict) or old.get("name") != spec.name \
+        old = read_json(previous, schema=schemas.RenderedDatasetMeta)
+        if old.get("name") != spec.name \
                 or old.get("spec") != _spec_dict(spec):
             hint = ""
             if isinstance(old, dict) and isinstance(old.get("spec"), dict):
@@ -455,6 +643,8 @@ def render_dataset(
     })
     for stale in pieces_dir.glob(PARTIAL_PREFIX + "*"):
         shutil.rmtree(stale, ignore_errors=True)
+    for stale in out.glob(".*.tmp-*"):  # a killed run's temporary files (we hold the lock)
+        stale.unlink(missing_ok=True)
 
     planned = plan_dataset(spec, limit=limit)
     report = BuildReport(out)
@@ -474,22 +664,8 @@ def render_dataset(
         else:
             failed_ids[pid] = Failure(pid, str(piece.source.path), reason)
         job.advance(failed=reason is not None)
-    if todo and workers == 1:
-        _init_worker(spec)
-        for p in todo:
-            note(*_build_in_worker(p, pieces_dir), p)
-    elif todo:
-        ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-        with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_pool_worker,
-                                    initargs=(spec,)) as pool:
-            futures = {pool.submit(_build_in_worker, p, pieces_dir): p for p in todo}
-            for fut in cf.as_completed(futures):
-                p = futures[fut]
-                try:
-                    pid, reason = fut.result()
-                except Exception as exc:  # a worker died (e.g. a crash in a C library)
-                    pid, reason = p.source.id, f"worker crashed: {type(exc).__name__}: {exc}"
-                note(pid, reason, p)
+    if todo:
+        _run_pieces(todo, spec, pieces_dir, workers, budget, note)
     report.failed = [failed_ids[k] for k in sorted(failed_ids)]
 
     manifest = {
@@ -506,6 +682,63 @@ def render_dataset(
     (out / COMPLETE).write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
     report.seconds = time.perf_counter() - t0
     return report
+
+
+@writes_folder("root", what="ast data validate --repair")
+def repair_dataset(root: str | os.PathLike, *, workers: int = 1, budget: Budget = Budget(),
+                   progress: Progress | None = None) -> tuple[list[str], BuildReport]:
+    """Re-render the damaged pieces of a rendered folder (``ast data validate --repair``).
+
+    Every piece with a missing or corrupt file (:func:`validate_dataset`) is
+    deleted and built again from its score, with the settings the folder
+    records, into the same place; the others are kept as they are.
+
+    Returns
+    -------
+    damaged : list of str
+        Ids of the pieces re-rendered (or tried).
+    report : BuildReport
+        What the re-rendering did; a piece that still fails is in ``failed``
+        (its score may have moved: the reason names the file).
+
+    Examples
+    --------
+    >>> damaged, report = repair_dataset("data/demo")  # doctest: +SKIP
+    >>> damaged, report.failed  # doctest: +SKIP
+    ([], [])
+    """
+    from ..catalog import dataset_spec_of_record
+
+    t0 = time.perf_counter()
+    root = Path(root)
+    meta = read_json(root / "dataset.json", schema=schemas.RenderedDatasetMeta)
+    spec = dataset_spec_of_record(meta["spec"], root / "dataset.json")
+    manifest = _read_manifest(root)
+    missing, corrupt = validate_dataset(root)
+    bad_folders = {"/".join(rel.split(" ")[0].split("/")[:2]) for rel in missing + corrupt}
+    entries = [e for e in manifest["pieces"] if e["folder"] in bad_folders]
+    report = BuildReport(root)
+    if not entries:
+        return [], report
+    pieces_dir = root / "pieces"
+    todo = []
+    for e in entries:
+        shutil.rmtree(root / e["folder"], ignore_errors=True)
+        renditions = tuple(r for r in spec.synthesis.renditions if e["split"] in r.splits)
+        todo.append(PlannedPiece(ScoreSource(e["id"], Path(e["file"]), e["number"]), e["split"],
+                                 renditions))
+    job = Reporter(progress, "render", description=f"re-render damaged pieces of {root}",
+                   total=len(todo), unit="pieces")
+
+    def note(pid: str, reason: str | None, piece: PlannedPiece) -> None:
+        if reason is None:
+            report.built.append(pid)
+        else:
+            report.failed.append(Failure(pid, str(piece.source.path), reason))
+        job.advance(failed=reason is not None)
+    _run_pieces(todo, spec, pieces_dir, workers, budget, note)
+    report.seconds = time.perf_counter() - t0
+    return [e["id"] for e in entries], report
 
 
 def _spec_dict(spec: DatasetSpec) -> dict[str, Any]:
@@ -548,12 +781,17 @@ def validate_dataset(root: str | os.PathLike) -> tuple[list[str], list[str]]:
             missing.append(f"{entry['folder']}/{COMPLETE}")
             continue
         try:
-            holds = read_json(folder / "score.json").get("id")
-        except (IntegrityError, AttributeError):
-            holds = None
-        if holds != entry["id"]:
+            sums = read_json(sums_file, schema=schemas.Checksums)
+        except IntegrityError as exc:
+            corrupt.append(f"{entry['folder']}/checksums.json ({str(exc).split(': ', 1)[-1]})")
+            continue
+        try:
+            holds = read_json(folder / "score.json", schema=schemas.Score)["id"]
+        except IntegrityError:
+            holds = None  # the checksum below names the file
+        if holds is not None and holds != entry["id"]:
             corrupt.append(f"{entry['folder']}/score.json (holds {holds!r}, not {entry['id']!r})")
-        for rel, digest in read_json(sums_file).items():
+        for rel, digest in sums.items():
             path = folder / rel
             if not path.is_file():
                 missing.append(f"{entry['folder']}/{rel}")
@@ -568,8 +806,8 @@ def _read_manifest(root: Path) -> dict[str, Any]:
             f"{root}: not a complete dataset (no {COMPLETE} marker); "
             "run `ast data render` with this --out folder to finish it"
         )
-    manifest = read_json(root / "manifest.json")
-    if manifest.get("format_version") != FORMAT_VERSION:
+    manifest = read_json(root / "manifest.json", schema=schemas.Manifest)
+    if manifest["format_version"] != FORMAT_VERSION:
         raise IntegrityError(
             f"{root}: dataset format {manifest.get('format_version')!r}, this toolkit "
             f"reads format {FORMAT_VERSION}; re-render it"
@@ -673,12 +911,12 @@ def dataset_stats(root: str | os.PathLike) -> dict[str, dict[str, float]]:
         folder = root / entry["folder"]
         row = stats.setdefault(entry["split"], dict(pieces=0, pages=0, noteheads=0,
                                                     renditions=0, pairs=0, hours=0.0))
-        score = read_json(folder / "score.json")
+        score = read_json(folder / "score.json", schema=schemas.Score)
         row["pieces"] += 1
         row["pages"] += len(score["pages"])
         row["noteheads"] += len(score["noteheads"])
         for rjson in sorted((folder / "renditions").glob("*/rendition.json")):
-            rend = read_json(rjson)
+            rend = read_json(rjson, schema=schemas.Rendition)
             row["renditions"] += 1
             row["pairs"] += sum(1 for e in rend["events"] if e[3] is not None)
             row["hours"] += rend["duration"] / 3600.0
@@ -692,7 +930,7 @@ def dataset_stats(root: str | os.PathLike) -> dict[str, dict[str, float]]:
 def render(name_or_source: str, out: str | os.PathLike, *, registry: Registry,
            renderer: str | None = None, soundfonts: Sequence[str] = (),
            tempos: Sequence[float] = (), workers: int = 1, limit: int | None = None,
-           preset: str | None = None,
+           preset: str | None = None, budget: Budget = Budget(),
            progress: Progress | None = None) -> tuple[DatasetSpec, BuildReport]:
     """``ast data render``: the dataset :func:`dataset_spec` names, built by :func:`render_dataset`.
 
@@ -705,4 +943,5 @@ def render(name_or_source: str, out: str | os.PathLike, *, registry: Registry,
     """
     spec = dataset_spec(registry, name_or_source, renderer=renderer, soundfonts=soundfonts,
                         tempos=tempos, preset=preset)
-    return spec, render_dataset(spec, out, workers=workers, limit=limit, progress=progress)
+    return spec, render_dataset(spec, out, workers=workers, limit=limit, budget=budget,
+                                progress=progress)

@@ -19,6 +19,7 @@ from ..catalog import Registry, resolve_dataset_dir
 from ..errors import (IntegrityError, ParameterError, PluginLoadError, UnknownNameError,
                       did_you_mean)
 from ..interfaces import Dataset
+from .. import schemas
 from ..io import read_json
 from .build import FORMAT
 from .spectrogram import n_bins
@@ -74,9 +75,7 @@ def dataset_plugin(root: str | os.PathLike) -> str:
     if not path.is_file():
         raise IntegrityError(f"{root}: not a dataset folder (no {METADATA}); make one with "
                              "`ast data render`")
-    meta = read_json(path)
-    if not isinstance(meta, dict):
-        raise IntegrityError(f"{path}: expected a JSON object")
+    meta = read_json(path, schema=schemas.DatasetMeta)
     plugin = meta.get("plugin")
     if plugin is None:
         # Written before folders named their plugin: the toolkit's render format.
@@ -278,7 +277,7 @@ def dataset_report(name_or_path: str | os.PathLike, *, registry: Registry | None
     failures_file = ds.root / "failures.json"
     report: dict[str, Any] = {
         "dataset": str(name_or_path), "splits": ds.stats(),
-        "failed": read_json(failures_file) if failures_file.is_file() else [],
+        "failed": read_json(failures_file, schema=schemas.Failures) if failures_file.is_file() else [],
     }
     if pieces:
         report["pieces"] = {split: ids for split in ds.SPLITS if (ids := ds.piece_ids(split))}

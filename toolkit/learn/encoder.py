@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from abc import abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,13 +23,13 @@ from torch import nn
 
 from .. import __version__
 from ..config import make_config
-from ..errors import IntegrityError, ParameterError
+from ..errors import IntegrityError, ParameterError, ToolkitError
 from ..interfaces import Encoder
-from ..io import atomic_path, atomic_write_text
+from ..io import atomic_path, atomic_write_text, sha256
 from .cca import CCAProjection
 from .modelfile import CONFIG_FILE, MODEL_FORMAT, WEIGHTS_FILE, read_model_config
 
-__all__ = ["TorchEncoder", "atomic_torch_save", "check_finite"]
+__all__ = ["TorchEncoder", "atomic_torch_save", "check_finite", "read_checkpoint"]
 
 
 # --- encoders -----------------------------------------------------------------------
@@ -47,6 +48,44 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     """
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+
+
+def read_checkpoint(path: str | os.PathLike, *, keys: tuple[str, ...] = (),
+                    what: str = "checkpoint") -> dict[str, Any]:
+    """Read a torch file the toolkit wrote (never unpickling code: ``weights_only``).
+
+    A missing, truncated or damaged file, one that is not a dict, or one
+    without ``keys`` raises one :class:`IntegrityError` naming the file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "checkpoint.pt"
+    >>> atomic_torch_save({"model": {"w": torch.ones(2)}}, path)
+    >>> sorted(read_checkpoint(path, keys=("model",)))
+    ['model']
+    >>> _ = path.write_bytes(path.read_bytes()[:100])  # truncated
+    >>> read_checkpoint(path)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.IntegrityError: .../checkpoint.pt: cannot read checkpoint (damaged or truncated): ...
+    """
+    path = Path(path)
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise IntegrityError(f"{path}: missing") from None
+    except Exception as exc:  # pickle / zip / unsafe-global errors of a damaged file
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise IntegrityError(f"{path}: cannot read {what} (damaged or truncated): {detail}") from None
+    if not isinstance(data, dict):
+        raise IntegrityError(f"{path}: holds a {type(data).__name__}, not the {what} this "
+                             "toolkit writes")
+    absent = [k for k in keys if k not in data]
+    if absent:
+        raise IntegrityError(f"{path}: no {', '.join(absent)} in the {what}: not one this toolkit "
+                             "wrote")
+    return data
 
 
 def check_finite(state: dict[str, torch.Tensor], origin: str) -> None:
@@ -243,7 +282,8 @@ class TorchEncoder(Encoder, nn.Module):
         path.mkdir(parents=True, exist_ok=True)
         atomic_torch_save({k: v.detach().cpu() for k, v in self.state_dict().items()},
                           path / WEIGHTS_FILE)
-        cfg = {**self.describe(), **(extra or {})}
+        # config.json records the weights' checksum: a damaged weights.pt is refused on load
+        cfg = {**self.describe(), **(extra or {}), "weights_sha256": sha256(path / WEIGHTS_FILE)}
         atomic_write_text(path / CONFIG_FILE, json.dumps(cfg, indent=2) + "\n")
 
     @classmethod
@@ -254,16 +294,17 @@ class TorchEncoder(Encoder, nn.Module):
                 f"it cannot be loaded as {cls.name!r}"
             )
         params = dict(cfg.get("params", {}))
-        return cls(**params, head=cfg.get("head", "none"))
+        try:
+            return cls(**params, head=cfg.get("head", "none"))
+        except (ToolkitError, TypeError, ValueError) as exc:
+            raise IntegrityError(f"{origin}: the recorded settings do not make a {cls.name!r} "
+                                 f"encoder: {exc}") from None
 
     def load_weights(self, file: Path) -> None:
         """Load a ``state_dict`` saved by this toolkit (``weights_only=True``)."""
-        try:
-            state = torch.load(file, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise IntegrityError(f"{file}: missing") from None
-        except Exception as exc:  # pickle / zip errors of a damaged file
-            raise IntegrityError(f"{file}: cannot read weights: {type(exc).__name__}: {exc}") from None
+        state = read_checkpoint(file, what="weights")
+        if not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
+            raise IntegrityError(f"{file}: not a dict of named tensors")
         mine = self.state_dict()
         missing = sorted(set(mine) - set(state))
         unexpected = sorted(set(state) - set(mine))
@@ -285,6 +326,12 @@ class TorchEncoder(Encoder, nn.Module):
         path = Path(path)
         cfg = read_model_config(path)
         model = cls.from_config(cfg, origin=str(path / CONFIG_FILE))
+        want = cfg.get("weights_sha256")
+        if want is not None and (path / WEIGHTS_FILE).is_file() \
+                and sha256(path / WEIGHTS_FILE) != want:
+            raise IntegrityError(f"{path / WEIGHTS_FILE}: content differs from the checksum in "
+                                 f"{CONFIG_FILE}: the file is damaged; copy the model again or "
+                                 "retrain it")
         model.load_weights(path / WEIGHTS_FILE)
         model.eval()
         return model

@@ -16,6 +16,7 @@ from typing import Any
 from .. import __version__, plugins
 from ..catalog import Registry, resolve_model_dir
 from ..errors import IntegrityError, UnknownPluginError
+from .. import schemas
 from ..io import read_json, sha256
 from ..types import SpectrogramSpec
 
@@ -54,9 +55,7 @@ def read_model_config(path: str | os.PathLike) -> dict[str, Any]:
             f"{folder}: not a model folder (no {CONFIG_FILE}); a training run that "
             "did not finish can be continued with `ast fit ... --resume`"
         )
-    cfg = read_json(cfg_path)
-    if not isinstance(cfg, dict):
-        raise IntegrityError(f"{cfg_path}: expected a JSON object")
+    cfg = read_json(cfg_path, schema=schemas.ModelConfig)
     fmt = cfg.get("format")
     if fmt != MODEL_FORMAT:
         raise IntegrityError(

@@ -42,6 +42,7 @@ import os
 import queue
 import threading
 import time
+import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +62,7 @@ from ..interfaces import Dataset
 from ..io import atomic_write_text, writes_folder
 from ..progress import Progress, Reporter
 from ..types import PairTable
-from .encoder import atomic_torch_save, check_finite
+from .encoder import atomic_torch_save, check_finite, read_checkpoint
 from .modelfile import CONFIG_FILE, WEIGHTS_FILE, model_fingerprint, read_model_config
 
 __all__ = ["FitConfig", "FitResult", "TrainState", "Trainer", "fit", "fit_config", "pick_device",
@@ -255,6 +256,15 @@ class TrainState:
         names = {f.name for f in dataclasses.fields(cls)}
         if not isinstance(data, dict) or set(data) != names:
             raise IntegrityError(f"{origin}: the training state is not one this toolkit wrote")
+        from pydantic import TypeAdapter, ValidationError
+
+        for name, kind in typing.get_type_hints(cls).items():
+            try:
+                TypeAdapter(kind).validate_python(data[name], strict=True)
+            except ValidationError as exc:
+                first = exc.errors(include_url=False)[0]
+                raise IntegrityError(f"{origin}: training state field {name!r}: "
+                                     f"{first['msg']} (got {data[name]!r:.40})") from None
         return cls(**data)
 
 
@@ -458,27 +468,21 @@ class Trainer:
         path = self.out / CHECKPOINT
         if not path.exists():
             raise ParameterError(f"{self.out}: nothing to resume (no {CHECKPOINT})")
-        try:
-            ck = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # pickle / zip errors of a damaged file
-            raise IntegrityError(f"{path}: cannot read checkpoint: {type(exc).__name__}: {exc}") from None
-        if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT \
-                or ck.get("toolkit_version") != __version__:
-            got = ck if not isinstance(ck, dict) else ck.get("toolkit_version")
-            raise IntegrityError(f"{path}: written by toolkit {got!r} (format "
-                                 f"{ck.get('format') if isinstance(ck, dict) else None!r}); this "
-                                 f"is {__version__}: start a new run")
+        ck = read_checkpoint(path, keys=("format", "toolkit_version", "spec", "model", "objective",
+                                         "optimizer", "state"))
+        if ck["format"] != CHECKPOINT_FORMAT or ck["toolkit_version"] != __version__:
+            raise IntegrityError(f"{path}: written by toolkit {ck['toolkit_version']!r} (format "
+                                 f"{ck['format']!r}); this is {__version__}: start a new run")
+        if not isinstance(ck["spec"], dict):
+            raise IntegrityError(f"{path}: the run's settings are damaged")
         if ck["spec"] != self.spec:
             diff = [k for k in self.spec if self.spec[k] != ck["spec"].get(k)]
             raise ParameterError(
                 f"{path}: the run was started with other settings ({', '.join(diff)}): "
                 f"was {[ck['spec'].get(k) for k in diff]}, now {[self.spec[k] for k in diff]}"
             )
-        check_finite(ck["model"], str(path))
-        self.enc.load_state_dict(ck["model"])
-        self.obj.load_state_dict(ck["objective"])
-        self.optim.load_state_dict(ck["optimizer"])
         self.state = TrainState.from_dict(ck["state"], origin=str(path))
+        self._apply(path, ck, optimizer=True)
         self._set_lr(self.state.lr)
         self._started = time.monotonic() - self.state.seconds
         self.report.say(f"resuming after epoch {self.state.epoch}", event="resume",
@@ -624,9 +628,23 @@ class Trainer:
                           self.out / CHECKPOINT)
 
     def _load_best(self) -> None:
-        best = torch.load(self.out / BEST, map_location="cpu", weights_only=True)
-        self.enc.load_state_dict(best["model"])
-        self.obj.load_state_dict(best["objective"])
+        path = self.out / BEST
+        self._apply(path, read_checkpoint(path, keys=("model", "objective")))
+
+    def _apply(self, path: Path, ck: dict[str, Any], *, optimizer: bool = False) -> None:
+        """Load a checkpoint's state dicts; a damaged one raises, naming the file."""
+        if not isinstance(ck["model"], dict):
+            raise IntegrityError(f"{path}: the model's weights are damaged")
+        check_finite(ck["model"], str(path))
+        try:
+            self.enc.load_state_dict(ck["model"])
+            self.obj.load_state_dict(ck["objective"])
+            if optimizer:
+                self.optim.load_state_dict(ck["optimizer"])
+        except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise IntegrityError(f"{path}: the checkpoint does not fit this run (damaged?): "
+                                 f"{detail}") from None
 
     @property
     def head_is_fixed(self) -> bool:
@@ -793,9 +811,22 @@ def fit(dataset: str | os.PathLike | Dataset, out: str | os.PathLike, *, encoder
     ('time limit', 0.37)
     """
     out = Path(out)
-    if exist_ok and (out / CONFIG_FILE).exists():
+    # we hold the folder's lock: temporary files are leftovers of a killed run
+    for stale in out.glob(".*.tmp-*"):
+        stale.unlink(missing_ok=True)
+    if (exist_ok or resume) and (out / CONFIG_FILE).exists():
+        # finished (perhaps killed between config.json and the clean-up): the
+        # training files are leftovers, the finished model stands
         result = _finished(out, encoder, objective, init, registry)
+        for name in (CHECKPOINT, BEST):
+            (out / name).unlink(missing_ok=True)
     else:
+        if resume and not (out / CHECKPOINT).exists():
+            # killed before its first checkpoint: the run starts from the beginning
+            resume = False
+            Reporter(progress, "train", announce=False).say(
+                f"{out}: no checkpoint yet (the run was stopped before its first epoch "
+                "ended): starting from the beginning", event="restart")
         if (out / CHECKPOINT).exists() and not resume and not (out / CONFIG_FILE).exists():
             raise ParameterError(
                 f"{out}: holds an unfinished training run; pass --resume to continue it, "

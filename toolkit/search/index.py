@@ -30,6 +30,7 @@ run or ``ast match`` would take for complete.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -41,19 +42,21 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .. import __version__, schemas
 from ..catalog import Registry, resolve_model_dir
 from ..data.datasets import dataset_of_model, open_dataset, resolve_piece
 from ..data.recordings import Recordings
 from ..data.sources import piece_slug
 from ..errors import IntegrityError, ParameterError, ToolkitError
 from ..interfaces import Dataset
-from ..io import atomic_path, atomic_write_text, read_json, save_npy, writes_folder
+from ..io import (atomic_path, atomic_write_text, read_json, read_npy, save_npy, sha256,
+                  verify_enabled, writes_folder)
 from ..learn.modelfile import load_encoder, model_fingerprint, model_spectrogram
 from ..progress import Progress, Reporter
 from ..types import Collection, SpectrogramSpec
 
-__all__ = ["INDEX_FORMAT", "MODALITIES", "DIRECTIONS", "IndexReport", "Index", "build_index"]
+__all__ = ["INDEX_FORMAT", "MODALITIES", "DIRECTIONS", "IndexReport", "Index", "build_index",
+           "damaged_pieces"]
 
 INDEX_FORMAT = 1
 MODALITIES = ("sheet", "audio")
@@ -83,6 +86,10 @@ class IndexReport:
     resumed: list[str] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
     already_complete: bool = False
+    #: pieces of a complete index found damaged and embedded again (the rest kept)
+    repaired: list[str] = field(default_factory=list)
+    #: why the index was rebuilt, when it was (a damaged ``index.json`` or arrays)
+    rebuilt: str = ""
     seconds: float = 0.0
 
 
@@ -189,13 +196,26 @@ def build_index(model: str | os.PathLike, out: str | os.PathLike, *,
     }
 
     report = IndexReport(out)
+    salvage: tuple[dict[str, Any], set[str]] | None = None
     if (out / COMPLETE).is_file():
-        old = _read_meta(out)
-        if old.get("settings") == settings:
-            report.already_complete = True
-            report.seconds = time.perf_counter() - t0
-            return report
-        if not overwrite:
+        # a complete index is checked before it is called complete: a damaged
+        # one is repaired (damaged pieces embedded again, the rest kept)
+        try:
+            old: dict[str, Any] | None = _read_meta(out)
+        except IntegrityError as exc:
+            old, report.rebuilt = None, str(exc)
+        if old is not None and old["settings"] == settings:
+            damaged = damaged_pieces(out, old)
+            if not damaged:
+                # leftovers of a run killed after its marker (we hold the lock)
+                shutil.rmtree(out / PARTS, ignore_errors=True)
+                _remove_stale(out)
+                report.already_complete = True
+                report.seconds = time.perf_counter() - t0
+                return report
+            report.repaired = sorted(damaged)
+            salvage = (old, damaged)
+        elif old is not None and not overwrite:
             raise ParameterError(
                 f"{out} holds an index made with other settings (model {old['settings']['model']['folder']}, "
                 f"source {old['settings']['source'].get('root') or 'audio files'}); pass --overwrite "
@@ -207,12 +227,19 @@ def build_index(model: str | os.PathLike, out: str | os.PathLike, *,
     (out / COMPLETE).unlink(missing_ok=True)  # first: a half-rebuilt index never looks complete
     parts = out / PARTS
     stamp = parts / "settings.json"
-    if parts.is_dir() and (not stamp.is_file() or json.loads(stamp.read_text()) != settings):
-        shutil.rmtree(parts)  # parts of another build: start afresh
+    if parts.is_dir():
+        try:
+            same = read_json(stamp, schema=schemas.IndexSettings) == settings
+        except IntegrityError:
+            same = False
+        if not same:
+            shutil.rmtree(parts)  # parts of another build (or a damaged stamp): start afresh
     parts.mkdir(exist_ok=True)
     atomic_write_text(stamp, json.dumps(settings, indent=1))
-    for stale in parts.glob(".*.tmp-*"):
-        stale.unlink(missing_ok=True)
+    _remove_stale(parts)
+    _remove_stale(out)
+    if salvage is not None:
+        _salvage(out, parts, *salvage)
 
     failures: dict[str, dict[str, str]] = {}
     files = {pid: ds.source(pid) for pid in plan} if source["kind"] == "audio" else {}
@@ -289,6 +316,7 @@ def _assemble(out: Path, parts: Path, done: list[str], settings: dict[str, Any],
                 entry["rendition"] = str(z["rendition"])
             if pid in file_of:
                 entry["file"] = file_of[pid]
+            entry["sha256"] = _piece_digest({k: z[k] for k in z.files if k in _ROW_ARRAYS})
             pieces.append(entry)
     present = [m for m in MODALITIES if seqs[m]]
     for m in present:
@@ -307,10 +335,113 @@ def _assemble(out: Path, parts: Path, done: list[str], settings: dict[str, Any],
         "rows": {m: counts[m] for m in present},
         "dim": dim,
         "pieces": pieces,
+        "arrays": {f"{m}{suffix}.npy": sha256(out / f"{m}{suffix}.npy")
+                   for m in present for suffix in ("", "_rows")},
     }
     atomic_write_text(out / "failures.json", json.dumps(failures, indent=1))
     atomic_write_text(out / "index.json", json.dumps(meta, indent=1))
     (out / COMPLETE).write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
+
+
+def _remove_stale(folder: Path) -> None:
+    """Temporary files of a killed run (the caller holds the folder's lock)."""
+    for stale in folder.glob(".*.tmp-*"):
+        stale.unlink(missing_ok=True)
+
+
+_ROW_ARRAYS = ("sheet", "sheet_rows", "audio", "audio_rows")
+
+
+def _piece_digest(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 of a piece's rows in every array (float32, in a fixed order)."""
+    h = hashlib.sha256()
+    for name in _ROW_ARRAYS:
+        if name in arrays:
+            h.update(name.encode())
+            h.update(np.ascontiguousarray(arrays[name], dtype=np.float32).tobytes())
+    return h.hexdigest()
+
+
+def damaged_pieces(folder: str | os.PathLike, meta: dict[str, Any] | None = None) -> set[str]:
+    """Ids of the pieces of a complete index whose rows differ from their checksums.
+
+    Reads every array once (a content check, as ``ast --verify`` and a repeated
+    ``ast index`` do); arrays of the wrong size or shape damage every piece.
+
+    Examples
+    --------
+    >>> damaged_pieces("indexes/demo")  # doctest: +SKIP
+    set()
+    """
+    folder = Path(folder)
+    meta = meta if meta is not None else _read_meta(folder)
+    try:
+        arrays = _check_layout(folder, meta)
+    except IntegrityError:
+        return {p["id"] for p in meta["pieces"]}
+    damaged = set()
+    for p in meta["pieces"]:
+        if "sha256" not in p:
+            continue  # an index from before per-piece checksums
+        rows = {}
+        for m in MODALITIES:
+            if m in p:
+                a, b = p[m]
+                rows[m], rows[f"{m}_rows"] = arrays[m][a:b], arrays[f"{m}_rows"][a:b]
+        if _piece_digest(rows) != p["sha256"]:
+            damaged.add(p["id"])
+    return damaged
+
+
+def _check_layout(folder: Path, meta: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Memory-map the arrays, checking their shapes and the pieces' row ranges against
+    ``index.json`` (cheap: headers and sizes only)."""
+    arrays = {}
+    index_json = folder / "index.json"
+    for m in meta["modalities"]:
+        n = meta["rows"].get(m)
+        if n is None:
+            raise IntegrityError(f"{index_json}: no row count for the {m} side")
+        arrays[m] = read_npy(folder / f"{m}.npy", shape=(n, meta["dim"]), dtype=np.float32,
+                             mmap=True)
+        arrays[f"{m}_rows"] = read_npy(folder / f"{m}_rows.npy",
+                                       shape=(n, 3) if m == "sheet" else (n,), mmap=True)
+        end = 0
+        for p in meta["pieces"]:
+            if m not in p:
+                continue
+            a, b = p[m]
+            if a != end or b < a or b > n:
+                raise IntegrityError(f"{index_json}: piece {p['id']!r} has {m} rows {a}..{b}, "
+                                     f"expected to start at {end} and end by {n}")
+            end = b
+        if end != n:
+            raise IntegrityError(f"{index_json}: the pieces' {m} rows end at {end}, the array "
+                                 f"has {n}")
+    return arrays
+
+
+def _salvage(out: Path, parts: Path, meta: dict[str, Any], damaged: set[str]) -> None:
+    """Put the intact pieces of a damaged index back into parts, so only the damaged
+    ones are embedded again."""
+    try:
+        arrays = _check_layout(out, meta)
+    except IntegrityError:
+        return  # nothing can be trusted: every piece is embedded again
+    for p in meta["pieces"]:
+        part = parts / f"{piece_slug(p['id'])}.npz"
+        if p["id"] in damaged or part.is_file():
+            continue
+        rows: dict[str, np.ndarray] = {}
+        for m in MODALITIES:
+            if m in p:
+                a, b = p[m]
+                rows[m] = np.asarray(arrays[m][a:b])
+                rows[f"{m}_rows"] = np.asarray(arrays[f"{m}_rows"][a:b])
+        if "sha256" not in p or _piece_digest(rows) != p["sha256"]:
+            continue
+        extra = {"rendition": np.array(p["rendition"])} if "rendition" in p else {}
+        _save_part(part, **rows, duration=np.float32(p["duration"]), **extra)
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -320,9 +451,7 @@ def _read_meta(folder: Path) -> dict[str, Any]:
     path = folder / "index.json"
     if not path.is_file():
         raise IntegrityError(f"{folder}: not an index (no index.json); make one with `ast index`")
-    meta = read_json(path)
-    if not isinstance(meta, dict):
-        raise IntegrityError(f"{path}: expected a JSON object")
+    meta = read_json(path, schema=schemas.IndexMeta)
     if meta.get("format") != INDEX_FORMAT:
         raise IntegrityError(f"{path}: index format {meta.get('format')!r}; this toolkit "
                              f"({__version__}) reads format {INDEX_FORMAT}; rebuild it")
@@ -358,11 +487,20 @@ class Index:
                 f"{self.folder}: not a complete index (no {COMPLETE} marker); run the same "
                 "`ast index` command again to finish it")
         self.meta = _read_meta(self.folder)
+        # integrity on open: shapes and row ranges always, content checksums with --verify
+        self._arrays: dict[str, np.ndarray] = _check_layout(self.folder, self.meta)
+        if verify_enabled():
+            for name, digest in self.meta.get("arrays", {}).items():
+                if sha256(self.folder / name) != digest:
+                    raise IntegrityError(
+                        f"{self.folder / name}: content differs from its checksum in index.json "
+                        "(the file is damaged); run the same `ast index` command again: it "
+                        "embeds the damaged pieces again")
         self.settings = self.meta["settings"]
         self.pieces = self.meta["pieces"]
         self.ids = [p["id"] for p in self.pieces]
         self._pos = {pid: i for i, pid in enumerate(self.ids)}
-        self._arrays: dict[str, np.ndarray] = {}
+        self._finite: set[str] = set()  # modalities whose arrays were checked for NaN / inf
 
     def __len__(self) -> int:
         return len(self.pieces)
@@ -405,7 +543,21 @@ class Index:
 
     def sequence(self, modality: str, piece: int) -> np.ndarray:
         a, b = self.rows(modality, piece)
-        return np.asarray(self._array(modality)[a:b], dtype=np.float32)
+        rows = np.asarray(self._array(modality)[a:b], dtype=np.float32)
+        self._check_finite(modality, rows, a)
+        return rows
+
+    def _check_finite(self, modality: str, rows: np.ndarray, start: int = 0) -> None:
+        # flipped bytes that make NaN or inf would reach the search (faiss fails, a
+        # distance becomes NaN): refused here, naming the file; finite damage is
+        # what the checksums (`ast --verify`, `ast index` again) find
+        bad = ~np.isfinite(rows).all(axis=1)
+        if bad.any():
+            first = start + int(np.argmax(bad))
+            raise IntegrityError(
+                f"{self.folder / (modality + '.npy')}: {int(bad.sum())} rows with non-finite values "
+                f"(NaN or inf), the first row {first}: the file is damaged; run the same "
+                "`ast index` command again: it embeds the damaged pieces again")
 
     def positions(self, modality: str, piece: int) -> np.ndarray:
         """What each row of a piece is: ``[n, 3]`` page, system, x — or ``[n]`` seconds."""
@@ -418,6 +570,11 @@ class Index:
         have = [i for i in range(len(self.pieces)) if modality in self.pieces[i]]
         # the index writes each modality's rows piece after piece, in this order
         offsets = np.array([0] + [self.pieces[i][modality][1] for i in have], dtype=np.int64)
+        if modality not in self._finite:
+            array = self._array(modality)
+            for a in range(0, len(array), 1 << 16):  # in blocks: the array may be memory-mapped
+                self._check_finite(modality, np.asarray(array[a:a + (1 << 16)]), a)
+            self._finite.add(modality)
         full = Collection([self.ids[i] for i in have], self._array(modality), offsets)
         if pieces is None:
             return full
