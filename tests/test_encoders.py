@@ -80,6 +80,11 @@ def test_a_checkpoint_of_another_encoder_or_version_is_refused(tmp_path):
     plugins.create("encoders", "dcca").save(tmp_path / "d")
     cfg = json.loads((tmp_path / "d" / "config.json").read_text())
     (tmp_path / "m" / "weights.pt").write_bytes((tmp_path / "d" / "weights.pt").read_bytes())
+    with pytest.raises(IntegrityError, match=r"weights\.pt: content differs from the checksum"):
+        load_encoder(str(tmp_path / "m"))  # config.json records the weights it was saved with
+    m_cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    m_cfg["weights_sha256"] = cfg["weights_sha256"]  # a config edited to match them
+    (tmp_path / "m" / "config.json").write_text(json.dumps(m_cfg))
     with pytest.raises(IntegrityError, match=r"weights\.pt: weights do not fit encoder 'cnn'"):
         load_encoder(str(tmp_path / "m"))
     cfg["format"] = 99
@@ -88,7 +93,9 @@ def test_a_checkpoint_of_another_encoder_or_version_is_refused(tmp_path):
         load_encoder(str(tmp_path / "d"))
     (tmp_path / "e").mkdir()
     (tmp_path / "e" / "weights.pt").write_bytes(b"not a checkpoint")
-    (tmp_path / "e" / "config.json").write_text((tmp_path / "m" / "config.json").read_text())
+    e_cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    e_cfg.pop("weights_sha256")  # a model saved before weights were checksummed
+    (tmp_path / "e" / "config.json").write_text(json.dumps(e_cfg))
     with pytest.raises(IntegrityError, match="cannot read weights"):
         load_encoder(str(tmp_path / "e"))
 

@@ -21,6 +21,7 @@ import torch
 from ast_toolkit import plugins
 from ast_toolkit.errors import IntegrityError, ParameterError
 from ast_toolkit.io import sha256
+from ast_toolkit.learn.encoder import atomic_torch_save, read_checkpoint
 from ast_toolkit.evaluation.snippets import relevant_ranks
 
 
@@ -82,9 +83,10 @@ def test_a_nan_checkpoint_is_not_resumed(tunes, tmp_path):
     first.out.mkdir()
     first.validate(first.train_epoch())
     first.checkpoint()
-    ck = torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)
+    ck = read_checkpoint(tmp_path / "run" / CHECKPOINT)
     next(v for v in ck["model"].values() if v.is_floating_point()).view(-1)[0] = float("inf")
-    torch.save(ck, tmp_path / "run" / CHECKPOINT)
+    # saved whole, with its checksum (as a diverged run would be): only the NaN check sees it
+    atomic_torch_save(ck, tmp_path / "run" / CHECKPOINT, checked=True)
     again = Trainer(tunes, tmp_path / "run", encoder="cnn", params=params, config=cfg)
     with pytest.raises(IntegrityError, match=r"checkpoint\.pt: 1 non-finite value"):
         again.resume()
@@ -100,6 +102,14 @@ def test_a_damaged_spectrogram_is_refused_by_name(tunes, tmp_path):
     spec = np.load(path)
     spec[3, 5] = np.nan
     np.save(path, spec)
+    with pytest.raises(IntegrityError, match=r"spectrogram\.npy: content differs from its checksum"):
+        ds.rendition(piece, name)
+    # with its checksum updated too (written so), only the NaN check can tell
+    sums_file = ds.folder(piece) / "checksums.json"
+    sums = json.loads(sums_file.read_text())
+    sums[f"renditions/{name}/spectrogram.npy"] = sha256(path)
+    sums_file.write_text(json.dumps(sums))
+    ds = plugins.create("datasets", "rendered", root=copy)
     with pytest.raises(IntegrityError, match=r"spectrogram\.npy: 1 non-finite values"):
         ds.rendition(piece, name)
 

@@ -17,6 +17,7 @@ import torch
 
 from ast_toolkit.data.build import Budget, check_performance
 from ast_toolkit.errors import ParameterError, RenderError
+from ast_toolkit.io import sha256
 from ast_toolkit.types import NoteEvent, RenderedScore
 
 
@@ -165,13 +166,16 @@ def _damage_data(data: Path, what: str) -> tuple[Path, str]:
     if what == "renditions folder missing":
         shutil.rmtree(piece / "renditions")
         return piece / "renditions", "missing"
-    if what == "spectrogram wrong shape":
+    if what == "spectrogram wrong shape":  # written so, with its checksum: the shape check
         np.save(rdir / "spectrogram.npy", np.zeros((3, 3), np.float16))
+        sums = json.loads((piece / "checksums.json").read_text())
+        sums[f"renditions/{rdir.name}/spectrogram.npy"] = sha256(rdir / "spectrogram.npy")
+        (piece / "checksums.json").write_text(json.dumps(sums))
         return rdir / "spectrogram.npy", "shape (3, 3), expected"
     if what == "spectrogram truncated":
         raw = (rdir / "spectrogram.npy").read_bytes()
         (rdir / "spectrogram.npy").write_bytes(raw[: len(raw) // 2])
-        return rdir / "spectrogram.npy", "cannot read array"
+        return rdir / "spectrogram.npy", "content differs from its checksum"
     raise AssertionError(what)
 
 
@@ -243,7 +247,7 @@ def test_a_truncated_training_checkpoint_is_refused_naming_it(name, tunes, tmp_p
     raw = path.read_bytes()
     path.write_bytes(raw[: len(raw) // 3])
     again = Trainer(tunes, out, encoder="cnn", params={"filters": [8, 8, 8, 8]}, config=cfg)
-    with pytest.raises(IntegrityError, match=f"{path}: cannot read"):
+    with pytest.raises(IntegrityError, match=f"{path}: (cannot read|content differs from its checksum)"):
         again.resume() if name == "checkpoint.pt" else again._load_best()
 
 
@@ -265,10 +269,11 @@ def test_a_damaged_index_gets_one_line_naming_the_file(what, says, folders, tmp_
     elif what == "audio.npy truncated":
         raw = (index / "audio.npy").read_bytes()
         (index / "audio.npy").write_bytes(raw[: len(raw) // 2])
-    elif what == "sheet.npy NaN":
+    elif what == "sheet.npy NaN":  # with its checksum updated: only the NaN check can tell
         rows = np.load(index / "sheet.npy")
         rows[3, :4] = np.nan
         np.save(index / "sheet.npy", rows)
+        _set(index / "index.json", ["arrays", "sheet.npy"], sha256(index / "sheet.npy"))
     proc = ast_cmd("eval", "pieces", "-i", str(index))
     assert proc.returncode == 1, proc.stdout
     assert "Traceback" not in proc.stderr
@@ -307,9 +312,8 @@ def test_validate_repair_rerenders_only_damaged_pieces(folders, tmp_path, ast_cm
     spec.write_bytes(bytes(raw))
     untouched = (other / "score.json").stat().st_mtime_ns
     assert "--repair" in ast_cmd("data", "validate", str(data)).stderr
-    # the damage is in a large array: seen on open only with --verify
     proc = ast_cmd("--verify", "data", "stats", str(data))
-    assert proc.returncode == 0  # stats reads only the JSON files
+    assert proc.returncode == 0  # stats reads only the JSON files, which are whole
     proc = ast_cmd("data", "validate", str(data), "--repair")
     assert proc.returncode == 0, proc.stderr
     assert "re-rendered 1 of 1 damaged pieces" in " ".join(proc.stdout.split())
@@ -317,7 +321,7 @@ def test_validate_repair_rerenders_only_damaged_pieces(folders, tmp_path, ast_cm
     assert ast_cmd("data", "validate", str(data)).returncode == 0
 
 
-def test_verify_on_open_finds_a_damaged_spectrogram(folders, tmp_path, ast_cmd):
+def test_a_damaged_spectrogram_is_found_on_open(folders, tmp_path, ast_cmd):
     data = _copy(folders, "data", tmp_path)
     manifest = json.loads((data / "manifest.json").read_text())
     folder = next(p["folder"] for p in manifest["pieces"] if p["split"] == "test")
@@ -326,9 +330,10 @@ def test_verify_on_open_finds_a_damaged_spectrogram(folders, tmp_path, ast_cmd):
     raw[-100:-92] = bytes(8)
     spec.write_bytes(bytes(raw))
     args = ("eval", "snippets", "-m", str(folders["model"]), "-d", str(data), "--split", "test")
-    proc = ast_cmd("--verify", *args)
-    assert proc.returncode == 1 and f"{spec}: content differs from its checksum" in proc.stderr
-    assert "ast data validate" in proc.stderr and "--repair" in proc.stderr
+    for verify in ((), ("--verify",)):  # spectrograms are always checked: it is cheap
+        proc = ast_cmd(*verify, *args)
+        assert proc.returncode == 1 and f"{spec}: content differs from its checksum" in proc.stderr
+        assert "ast data validate" in proc.stderr and "--repair" in proc.stderr
 
 
 # --- audio ----------------------------------------------------------------------------

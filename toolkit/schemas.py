@@ -42,6 +42,42 @@ Split = Literal["train", "valid", "test"]
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
+Positive = Annotated[FiniteFloat, Field(gt=0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class SpectrogramSettings(TypedDict):
+    """A recorded :class:`~ast_toolkit.types.SpectrogramSpec` (older folders lack some keys)."""
+
+    sample_rate: NotRequired[PositiveInt]
+    frame_size: NotRequired[PositiveInt]
+    fps: NotRequired[Positive]
+    bands_per_octave: NotRequired[PositiveInt]
+    fmin: NotRequired[Positive]
+    fmax: NotRequired[Positive]
+    frame_origin: NotRequired[Literal["start", "centre"]]
+    onset_frame: NotRequired[Literal["ceil", "round"]]
+
+
+class SnippetSettings(TypedDict):
+    system_margin: NotRequired[Count]
+    pairs: NotRequired[Literal["msmd", "onsets"]]
+
+
+class DatasetRecord(TypedDict):
+    """The settings a dataset folder was made with (``dataset.json``'s ``spec``)."""
+
+    name: str
+    spectrogram: NotRequired[SpectrogramSettings]
+    snippets: NotRequired[SnippetSettings | None]
+
+
+class TrainedOn(TypedDict):
+    """What a model records of its training data."""
+
+    spectrogram: NotRequired[SpectrogramSettings]
+
+
 # --- dataset folders ------------------------------------------------------------------
 
 class DatasetMeta(TypedDict):
@@ -60,7 +96,7 @@ class RenderedDatasetMeta(TypedDict):
     plugin: NotRequired[str]
     name: str
     toolkit_version: NotRequired[str]
-    spec: dict[str, Any]
+    spec: DatasetRecord
 
 
 class ManifestPiece(TypedDict):
@@ -137,7 +173,7 @@ class ModelConfig(TypedDict):
     audio_shape: NotRequired[tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]]]
     dim: NotRequired[Annotated[int, Field(gt=0)]]
     weights_sha256: NotRequired[Hex64]
-    dataset: NotRequired[dict[str, Any]]
+    dataset: NotRequired[TrainedOn]
 
 
 # --- index folders --------------------------------------------------------------------
@@ -169,7 +205,7 @@ class IndexSettings(TypedDict):
     sheet_hop: Annotated[int, Field(gt=0)]
     audio_hop: Annotated[int, Field(gt=0)]
     audio_context: Annotated[int, Field(gt=0)]
-    spectrogram: dict[str, Any]
+    spectrogram: SpectrogramSettings
 
 
 class IndexPiece(TypedDict):

@@ -85,6 +85,13 @@ class SpectrogramSpec:
     onset_frame: Literal["ceil", "round"] = "ceil"
 
     def __post_init__(self) -> None:
+        for name in ("sample_rate", "frame_size", "fps", "bands_per_octave", "fmin", "fmax"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not np.isfinite(value) or value <= 0:
+                raise ParameterError(f"spectrogram {name} must be a number > 0, got {value!r}")
+        if self.fmin >= self.fmax:
+            raise ParameterError(f"spectrogram fmin ({self.fmin}) must be below fmax ({self.fmax})")
         if self.frame_origin not in ("start", "centre"):
             raise ParameterError(f"frame_origin must be 'start' or 'centre', got {self.frame_origin!r}")
         if self.onset_frame not in ("ceil", "round"):

@@ -30,6 +30,20 @@ MAX_NOTE_QUARTERS = 256.0
 def load_score(source: ScoreSource, *, max_staves: int = 2, max_notes: int | None = None):
     """Parse ``source`` with music21 into a :class:`music21.stream.Score`.
 
+    See :func:`_load_score`; music21 failing on a damaged file anywhere in the
+    reading (not only in its parser) is a :class:`RenderError` naming the file.
+    """
+    try:
+        return _load_score(source, max_staves=max_staves, max_notes=max_notes)
+    except RenderError:
+        raise
+    except Exception as exc:  # music21 raises many unrelated types on bad input
+        raise RenderError(f"{source.path}: cannot read score: {_failure(exc)}") from None
+
+
+def _load_score(source: ScoreSource, *, max_staves: int = 2, max_notes: int | None = None):
+    """Parse ``source`` with music21 into a :class:`music21.stream.Score`.
+
     Parameters
     ----------
     source : ScoreSource
@@ -61,7 +75,7 @@ def load_score(source: ScoreSource, *, max_staves: int = 2, max_notes: int | Non
             else:
                 parsed = music21.converter.parse(path, forceSource=True)
     except Exception as exc:  # music21 raises many unrelated types on bad input
-        raise RenderError(f"{path}: cannot parse score: {type(exc).__name__}: {exc}") from None
+        raise RenderError(f"{path}: cannot parse score: {_failure(exc)}") from None
     if isinstance(parsed, music21.stream.Opus):
         scores = list(parsed.scores)
         if source.number is not None:
@@ -99,6 +113,21 @@ def load_score(source: ScoreSource, *, max_staves: int = 2, max_notes: int | Non
     return parsed
 
 
+#: Python's own exception types, whose names mean nothing to a user: music21's
+#: parser raises them on damaged files
+_INTERNAL = (ZeroDivisionError, IndexError, KeyError, TypeError, AttributeError, OverflowError,
+             AssertionError, UnboundLocalError, RecursionError)
+
+
+def _failure(exc: Exception) -> str:
+    """What music21 said, as a reason a user can act on."""
+    text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    if isinstance(exc, _INTERNAL):
+        return ("the file is damaged or uses notation music21 cannot handle (music21 failed"
+                + (f": {text}" if text else "") + ")")
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def _check_ranges(score, path: Path, max_notes: int | None) -> None:
     """Refuse what no performance can be made of, naming the first bad value."""
     import music21
@@ -113,6 +142,9 @@ def _check_ranges(score, path: Path, max_notes: int | None) -> None:
             if not 0 <= p.ps <= 127:  # .midi folds octaves back into range; .ps does not
                 raise RenderError(f"{path}: pitch {p.nameWithOctave} (MIDI {p.ps:g}) at {where} "
                                   "is outside the MIDI range 0-127")
+        if n.quarterLength < 0:
+            raise RenderError(f"{path}: a note of negative length ({float(n.quarterLength):g} "
+                              f"quarter notes) at {where}")
         if n.quarterLength > MAX_NOTE_QUARTERS:
             raise RenderError(f"{path}: a note of {float(n.quarterLength):g} quarter notes at "
                               f"{where}, longer than {MAX_NOTE_QUARTERS:g}")
@@ -147,7 +179,7 @@ def score_to_musicxml(source: ScoreSource, *, max_staves: int = 2,
         try:
             return score, musicxml.m21ToXml.GeneralObjectExporter(score).parse().decode("utf-8")
         except Exception as exc:  # music21's exporter raises many types
-            errors.append(f"{type(exc).__name__}: {exc}")
+            errors.append(_failure(exc))
     raise RenderError(f"{source.path}: cannot export to MusicXML: {errors[-1]}")
 
 

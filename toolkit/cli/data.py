@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from rich.table import Table
 
@@ -170,7 +172,8 @@ def validate_command(ctx: click.Context, dataset: str, repair: bool, workers: in
         console.print(f"[red]corrupt[/] {rel}")
     if missing or corrupt:
         raise click.ClickException(
-            f"{dataset}: {len(missing)} missing and {len(corrupt)} corrupt files; "
+            f"{dataset}: {len(missing)} missing and {len(corrupt)} corrupt files (the first: "
+            f"{Path(str(open_dataset(dataset, registry=registry_of(ctx)).root)) / (missing + corrupt)[0].split(' ')[0]}); "
             + ("the pieces above could not be re-rendered" if repair else
                "`ast data validate --repair` re-renders the pieces concerned"))
     console.print(f"[green]{dataset}: every file matches its checksum[/]")

@@ -15,6 +15,7 @@ import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -109,13 +110,14 @@ def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
         raise AudioError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if what:
         raise AudioError(f"{path}: not a readable audio file (it is {what}; expected {suffixes})")
+    _check_wav_header(path)
     try:
         # through a file object: libsndfile cannot open a name that is not valid
         # UTF-8 (a Latin-1 name from an old disk), Python can
         with _captured_stderr() as chatter, open(path, "rb") as fh:
             declared = soundfile.info(fh).frames
             fh.seek(0)
-            data, sr = soundfile.read(fh, dtype="float32", always_2d=True)
+            data, sr = _read_blocks(soundfile, fh, path)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         reason = str(getattr(exc, "error_string", "") or exc).strip().rstrip(".")
         if "not a regular file" in reason or "Format not recognised" in reason:
@@ -139,6 +141,45 @@ def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
+#: The longest recording read (a header may declare 2^36 frames: 256 GiB).
+MAX_HOURS = 6.0
+
+
+def _read_blocks(soundfile: Any, fh: Any, path: Path) -> tuple[np.ndarray, int]:
+    """Read in blocks of a minute, whatever length the header declares, up to
+    :data:`MAX_HOURS`: a damaged header cannot make the reader allocate it."""
+    with soundfile.SoundFile(fh) as f:
+        sr, channels = f.samplerate, f.channels
+        if sr <= 0 or channels <= 0:
+            raise AudioError(f"{path}: not a readable audio file (its header declares {sr} Hz "
+                             f"and {channels} channels)")
+        block, limit = 60 * sr, int(MAX_HOURS * 3600 * sr)
+        parts, total = [], 0
+        while True:
+            part = f.read(block, dtype="float32", always_2d=True)
+            if not len(part):
+                break
+            parts.append(part)
+            total += len(part)
+            if total > limit:
+                raise AudioError(f"{path}: longer than {MAX_HOURS:g} hours; cut it into parts")
+    data = np.concatenate(parts) if parts else np.zeros((0, channels), np.float32)
+    return data, sr
+
+
+def _check_wav_header(path: Path) -> None:
+    """Refuse a PCM WAV whose header declares a sample size libsndfile would misread
+    (7 bits per sample was decoded as 8, giving noise without a word)."""
+    with open(path, "rb") as fh:
+        head = fh.read(36)
+    if len(head) == 36 and head[:4] == b"RIFF" and head[8:16] == b"WAVEfmt ":
+        tag = int.from_bytes(head[20:22], "little")
+        bits = int.from_bytes(head[34:36], "little")
+        if tag == 1 and (bits == 0 or bits % 8 or bits > 32):
+            raise AudioError(f"{path}: not a readable audio file (its header declares "
+                             f"{bits}-bit PCM samples; a damaged header?)")
+
+
 def _warn_if_truncated(path: Path, frames: int, declared: int, sample_rate: int,
                        chatter: list[str]) -> None:
     """Warn when a file holds less audio than its header declares (a cut-off download
@@ -146,13 +187,16 @@ def _warn_if_truncated(path: Path, frames: int, declared: int, sample_rate: int,
     short = ""
     with open(path, "rb") as fh:
         head = fh.read(12)
+    written = None
+    # libsndfile counts a truncated WAV's or AIFF's frames from what is there; the
+    # RIFF / FORM header still says how long the file was written
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        # libsndfile counts a truncated WAV's frames from what is there; the RIFF
-        # header still says how long the file was written
         written = int.from_bytes(head[4:8], "little") + 8
-        size = path.stat().st_size
-        if written > size:
-            short = f"{size:,} of the {written:,} bytes its header declares"
+    elif head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        written = int.from_bytes(head[4:8], "big") + 8
+    size = path.stat().st_size
+    if written is not None and written > size:
+        short = f"{size:,} of the {written:,} bytes its header declares"
     elif declared > 0 and frames < 0.99 * declared:
         short = (f"{frames / sample_rate:.1f} s of the {declared / sample_rate:.1f} s its header "
                  "declares")

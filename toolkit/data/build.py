@@ -44,7 +44,7 @@ import numpy as np
 
 from .. import __version__, plugins
 from ..catalog import DatasetSpec, Registry, RenditionSpec, SourceSpec, apply_preset
-from ..errors import IntegrityError, ParameterError, RenderError
+from ..errors import IntegrityError, ParameterError, RenderError, ToolkitError
 from .. import schemas
 from ..io import read_json, sha256, write_json, writes_folder
 from ..progress import Progress, Reporter
@@ -451,11 +451,12 @@ def _build_one(piece: PlannedPiece, pieces_dir: Path, spec: DatasetSpec, budget:
     except MemoryError:
         return (f"needed more than the budget of {budget.memory:g} GiB of memory per piece "
                 "(--max-memory)")
-    except Exception as exc:  # reported, never stops the run
-        reason = f"{type(exc).__name__}: {exc}".strip()
-        if not str(exc):
-            reason += " " + traceback.format_exc(limit=-1).strip().splitlines()[-1]
-        return reason.splitlines()[0][:500]
+    except ToolkitError as exc:  # reported, never stops the run
+        return f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:500]
+    except Exception as exc:  # a bug in a plugin: reported with where it happened
+        where = traceback.format_exc(limit=-1).strip().splitlines()
+        return (f"{piece.source.path}: failed unexpectedly ({type(exc).__name__}: {exc}; at "
+                f"{where[-3].strip() if len(where) >= 3 else '?'}); please report it")[:500]
     return None
 
 
@@ -768,6 +769,13 @@ def validate_dataset(root: str | os.PathLike) -> tuple[list[str], list[str]]:
     root = Path(root)
     manifest = _read_manifest(root)
     missing, corrupt = [], []
+    for name, schema in (("dataset.json", schemas.RenderedDatasetMeta),
+                         ("failures.json", schemas.Failures)):
+        try:
+            read_json(root / name, schema=schema)
+        except IntegrityError as exc:
+            (missing if not (root / name).exists() else corrupt).append(
+                f"{name} ({str(exc).split(': ', 1)[-1]})")
     owners: dict[str, str] = {}
     for entry in manifest["pieces"]:
         folder = root / entry["folder"]
@@ -915,8 +923,12 @@ def dataset_stats(root: str | os.PathLike) -> dict[str, dict[str, float]]:
         row["pieces"] += 1
         row["pages"] += len(score["pages"])
         row["noteheads"] += len(score["noteheads"])
-        for rjson in sorted((folder / "renditions").glob("*/rendition.json")):
-            rend = read_json(rjson, schema=schemas.Rendition)
+        # the renditions the piece was built with (its checksums list them): a
+        # deleted one is an error, not a smaller count
+        sums = read_json(folder / "checksums.json", schema=schemas.Checksums)
+        for rel in sorted(r for r in sums if r.startswith("renditions/")
+                          and r.endswith("/rendition.json")):
+            rend = read_json(folder / rel, schema=schemas.Rendition)
             row["renditions"] += 1
             row["pairs"] += sum(1 for e in rend["events"] if e[3] is not None)
             row["hours"] += rend["duration"] / 3600.0

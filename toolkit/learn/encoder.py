@@ -10,6 +10,7 @@ a torch-based encoder plugin builds on, and what ``ast fit`` trains.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 from abc import abstractmethod
@@ -35,8 +36,16 @@ __all__ = ["TorchEncoder", "atomic_torch_save", "check_finite", "read_checkpoint
 # --- encoders -----------------------------------------------------------------------
 
 
-def atomic_torch_save(obj: Any, path: Path) -> None:
+#: First bytes of a checked torch file: the magic, then the sha256 (hex) of the rest.
+CHECKED_MAGIC = b"AST-CHECKED-TORCH-1\n"
+
+
+def atomic_torch_save(obj: Any, path: Path, *, checked: bool = False) -> None:
     """``torch.save`` to a temporary name, then rename: never a half-written file.
+
+    ``checked``: the file starts with :data:`CHECKED_MAGIC` and the sha256 of
+    the torch payload after it, so :func:`read_checkpoint` refuses flipped
+    bytes (a training checkpoint has no other file to record its checksum in).
 
     Examples
     --------
@@ -45,9 +54,20 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     >>> atomic_torch_save({"step": torch.tensor(3)}, path)
     >>> int(torch.load(path, weights_only=True)["step"])
     3
+    >>> atomic_torch_save({"step": torch.tensor(3)}, path, checked=True)
+    >>> int(read_checkpoint(path)["step"])
+    3
     """
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    payload = buffer.getvalue()
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        with open(tmp, "wb") as fh:
+            if checked:
+                fh.write(CHECKED_MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n")
+            fh.write(payload)
 
 
 def read_checkpoint(path: str | os.PathLike, *, keys: tuple[str, ...] = (),
@@ -70,11 +90,24 @@ def read_checkpoint(path: str | os.PathLike, *, keys: tuple[str, ...] = (),
     ...
     ast_toolkit.errors.IntegrityError: .../checkpoint.pt: cannot read checkpoint (damaged or truncated): ...
     """
+    import io
+
     path = Path(path)
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise IntegrityError(f"{path}: missing") from None
+    except OSError as exc:
+        raise IntegrityError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if raw.startswith(CHECKED_MAGIC):
+        head = len(CHECKED_MAGIC)
+        digest, payload = raw[head:head + 64].decode("ascii", "replace"), raw[head + 65:]
+        if hashlib.sha256(payload).hexdigest() != digest:
+            raise IntegrityError(f"{path}: content differs from its checksum (the {what} is "
+                                 "damaged or truncated)")
+        raw = payload
+    try:
+        data = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle / zip / unsafe-global errors of a damaged file
         detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise IntegrityError(f"{path}: cannot read {what} (damaged or truncated): {detail}") from None

@@ -592,7 +592,7 @@ class Trainer:
         if improved:
             state.best_mrr, state.best_epoch, state.bad = val["mrr"], epoch, 0
             atomic_torch_save({"model": self.enc.state_dict(), "objective": self.obj.state_dict()},
-                              self.out / BEST)
+                              self.out / BEST, checked=True)
         else:
             state.bad += 1
         say = self.report.say
@@ -625,7 +625,7 @@ class Trainer:
                            "spec": self.spec, "model": self.enc.state_dict(),
                            "objective": self.obj.state_dict(),
                            "optimizer": self.optim.state_dict(), "state": self.state.to_dict()},
-                          self.out / CHECKPOINT)
+                          self.out / CHECKPOINT, checked=True)
 
     def _load_best(self) -> None:
         path = self.out / BEST
@@ -730,7 +730,7 @@ class Trainer:
         state.log.append(entry)
         state.best_mrr, state.best_epoch = val["mrr"], 0
         atomic_torch_save({"model": self.enc.state_dict(), "objective": self.obj.state_dict()},
-                          self.out / BEST)
+                          self.out / BEST, checked=True)
         self.report.say(f"epoch   0  (--init)  valid R@1 {val['r1']:.3f}  MRR {val['mrr']:.3f}",
                         event="epoch", **entry, best_mrr=state.best_mrr, best_epoch=0)
 

@@ -421,6 +421,41 @@ def _check_layout(folder: Path, meta: dict[str, Any]) -> dict[str, np.ndarray]:
     return arrays
 
 
+VERIFIED = ".verified.json"
+
+
+def _verify_arrays(folder: Path, meta: dict[str, Any], *, always: bool = False) -> None:
+    """Check the arrays' content checksums (``index.json``'s ``arrays``).
+
+    Hashing a large index on every query would cost more than the query, so a
+    successful check is remembered in ``.verified.json`` by each file's size and
+    modification time, and repeated only when a file changed (or ``always``:
+    ``ast --verify``, which also finds damage that left the time stamp alone).
+    """
+    digests = meta.get("arrays") or {}
+    stamp_file = folder / VERIFIED
+    stats = {}
+    for name in digests:
+        st = (folder / name).stat()
+        stats[name] = [st.st_size, st.st_mtime_ns]
+    if not always:
+        try:
+            if json.loads(stamp_file.read_text()) == stats:
+                return
+        except (OSError, ValueError):
+            pass
+    for name, digest in digests.items():
+        if sha256(folder / name) != digest:
+            raise IntegrityError(
+                f"{folder / name}: content differs from its checksum in index.json (the file "
+                "is damaged); run the same `ast index` command again: it embeds the damaged "
+                "pieces again")
+    try:
+        atomic_write_text(stamp_file, json.dumps(stats))
+    except OSError:
+        pass  # a read-only index is checked on every open
+
+
 def _salvage(out: Path, parts: Path, meta: dict[str, Any], damaged: set[str]) -> None:
     """Put the intact pieces of a damaged index back into parts, so only the damaged
     ones are embedded again."""
@@ -487,15 +522,10 @@ class Index:
                 f"{self.folder}: not a complete index (no {COMPLETE} marker); run the same "
                 "`ast index` command again to finish it")
         self.meta = _read_meta(self.folder)
-        # integrity on open: shapes and row ranges always, content checksums with --verify
+        # integrity on open: shapes and row ranges always; content checksums when an
+        # array changed since it was last verified (or always, with --verify)
         self._arrays: dict[str, np.ndarray] = _check_layout(self.folder, self.meta)
-        if verify_enabled():
-            for name, digest in self.meta.get("arrays", {}).items():
-                if sha256(self.folder / name) != digest:
-                    raise IntegrityError(
-                        f"{self.folder / name}: content differs from its checksum in index.json "
-                        "(the file is damaged); run the same `ast index` command again: it "
-                        "embeds the damaged pieces again")
+        _verify_arrays(self.folder, self.meta, always=verify_enabled())
         self.settings = self.meta["settings"]
         self.pieces = self.meta["pieces"]
         self.ids = [p["id"] for p in self.pieces]
@@ -639,6 +669,6 @@ class Index:
         folder = resolve_model_dir(model or self.settings["model"]["folder"], registry)
         if model_fingerprint(folder) != self.settings["model"]["sha256"]:
             raise IntegrityError(
-                f"{folder}: not the model this index was made with "
+                f"{folder / 'weights.pt'}: not the weights this index was made with "
                 f"({self.settings['model']['folder']}); its embeddings would not compare")
         return load_encoder(folder, registry)
