@@ -377,3 +377,21 @@ def test_fit_resume_works_whenever_the_run_was_killed(tunes, tmp_path):
     again = fit(tunes, out, encoder="cnn", params={"filters": [8, 8, 8, 8]}, config=cfg,
                 resume=True)
     assert again.already and not (out / "checkpoint.pt").exists()
+
+
+def test_audio_that_only_looks_like_sound_is_refused(tmp_path):
+    import soundfile
+
+    from ast_toolkit.data.audio import check_audible, load_audio
+    from ast_toolkit.errors import AudioError
+
+    sr = 22050
+    with pytest.raises(AudioError, match="dc.wav: the audio is silent"):  # a constant offset
+        check_audible(np.full(5 * sr, 0.5, np.float32), "dc.wav", min_seconds=1.0, sample_rate=sr)
+    wav = tmp_path / "bits7.wav"
+    soundfile.write(wav, np.zeros(sr, np.float32) + 0.1, sr, subtype="PCM_16")
+    raw = bytearray(wav.read_bytes())
+    raw[34:36] = (7).to_bytes(2, "little")  # a header declaring 7-bit samples
+    wav.write_bytes(bytes(raw))
+    with pytest.raises(AudioError, match="declares 7-bit PCM samples"):
+        load_audio(wav, sr)

@@ -22,8 +22,8 @@ __all__ = ["load_score", "score_to_musicxml", "notated_note_count", "score_qpm",
 #: Tempo marks outside this range (quarter notes per minute) are refused: 0.01 or
 #: 10^9 made performances of years or of zero length.
 QPM_RANGE = (10.0, 1000.0)
-#: The longest single note, in quarter notes (64 whole notes): a note of 10^9
-#: divisions made engraving hang.
+#: The longest single note or rest, in quarter notes (64 whole notes): a note of
+#: 10^9 divisions made engraving hang.
 MAX_NOTE_QUARTERS = 256.0
 
 
@@ -37,6 +37,9 @@ def load_score(source: ScoreSource, *, max_staves: int = 2, max_notes: int | Non
         return _load_score(source, max_staves=max_staves, max_notes=max_notes)
     except RenderError:
         raise
+    except MemoryError:
+        raise RenderError(f"{source.path}: reading it needed more memory than the budget per "
+                          "piece (ast data render --max-memory)") from None
     except Exception as exc:  # music21 raises many unrelated types on bad input
         raise RenderError(f"{source.path}: cannot read score: {_failure(exc)}") from None
 
@@ -74,6 +77,8 @@ def _load_score(source: ScoreSource, *, max_staves: int = 2, max_notes: int | No
                 parsed = music21.converter.parse(path, number=source.number, forceSource=True)
             else:
                 parsed = music21.converter.parse(path, forceSource=True)
+    except MemoryError:
+        raise
     except Exception as exc:  # music21 raises many unrelated types on bad input
         raise RenderError(f"{path}: cannot parse score: {_failure(exc)}") from None
     if isinstance(parsed, music21.stream.Opus):
@@ -136,7 +141,12 @@ def _check_ranges(score, path: Path, max_notes: int | None) -> None:
     if max_notes is not None and count > max_notes:
         raise RenderError(f"{path}: {count:,} notes, more than the budget of {max_notes:,} per "
                           "piece (ast data render --max-notes)")
-    for n in score.recurse().notes:
+    for n in score.recurse().notesAndRests:
+        if n.isRest:
+            if n.quarterLength > MAX_NOTE_QUARTERS:  # z1000000 in ABC: a rest of 35 hours
+                raise RenderError(f"{path}: a rest of {float(n.quarterLength):g} quarter notes, "
+                                  f"longer than {MAX_NOTE_QUARTERS:g}")
+            continue
         where = f"measure {n.measureNumber}" if n.measureNumber is not None else "a note"
         for p in n.pitches:
             if not 0 <= p.ps <= 127:  # .midi folds octaves back into range; .ps does not

@@ -227,7 +227,8 @@ def check_audible(audio: np.ndarray, path: str | os.PathLike, *, min_seconds: fl
     if duration < min_seconds:
         raise AudioError(f"{path}: {duration:.2f} s of audio is shorter than {what} "
                          f"({min_seconds:.1f} s)")
-    peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
+    # the peak around the mean: a constant (DC) offset is no sound either
+    peak = float(np.max(np.abs(audio - np.mean(audio)))) if len(audio) else 0.0
     if peak <= 10 ** (SILENCE_DBFS / 20):
         level = "-inf" if peak == 0 else f"{20 * np.log10(peak):.0f}"
         raise AudioError(f"{path}: the audio is silent (peak {level} dBFS, below "
