@@ -21,7 +21,7 @@ from ast_toolkit.io import sha256
 from ast_toolkit.types import NoteEvent, RenderedScore
 
 
-def _xml(notes: int, *, tempo: float | None = None, dur: int = 1, octave: int = 4) -> str:
+def _xml(notes: int, *, tempo: float | str | None = None, dur: int = 1, octave: int = 4) -> str:
     sound = f'<direction><sound tempo="{tempo}"/></direction>' if tempo is not None else ""
     body = "".join(f"<note><pitch><step>C</step><octave>{octave}</octave></pitch>"
                    f"<duration>{dur}</duration><type>quarter</type></note>" for _ in range(notes))
@@ -36,9 +36,10 @@ def _xml(notes: int, *, tempo: float | None = None, dur: int = 1, octave: int = 
 ABSURD = {
     "ok.musicxml": (_xml(8), None),
     "octave20.musicxml": (_xml(4, octave=20), "pitch C20 (MIDI 252)"),
-    "tempo-0.01.musicxml": (_xml(4, tempo=0.01), "tempo mark of 0.01 quarter notes per minute"),
-    "tempo-negative.musicxml": (_xml(4, tempo=-5), "tempo mark of -5"),
-    "tempo-1e9.musicxml": (_xml(4, tempo=1e9), "tempo mark of 1e+09"),
+    "tempo-0.01.musicxml": (_xml(4, tempo=0.01), "tempo '0.01'"),
+    "tempo-negative.musicxml": (_xml(4, tempo=-5), "tempo '-5'"),
+    "tempo-1e9.musicxml": (_xml(4, tempo=1e9), "outside 10-1000 quarter notes per minute"),
+    "tempo-nan.musicxml": (_xml(4, tempo="NaN"), "tempo 'NaN'"),  # music21 dropped it
     "note-1e9.musicxml": (_xml(1, dur=10**9), "a note of 1e+09 quarter notes"),
     "many-notes.musicxml": (_xml(80), "80 notes, more than the budget of 60"),
     "empty.musicxml": ("", "cannot parse score"),

@@ -8,6 +8,7 @@ four-part chorale) reduced to two staves of two voices each, like a piano score.
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from pathlib import Path
 
@@ -44,6 +45,33 @@ def load_score(source: ScoreSource, *, max_staves: int = 2, max_notes: int | Non
         raise RenderError(f"{source.path}: cannot read score: {_failure(exc)}") from None
 
 
+#: Tempo values in the markup that music21 drops without a word when it cannot use
+#: them (MusicXML's sound tempo and metronome per-minute; MEI's midi.bpm, which its
+#: reader ignores altogether): checked on the text before parsing.
+_TEMPO_MARKUP = re.compile(r'(?:\btempo="([^"]*)"|<per-minute>\s*([^<]*?)\s*</per-minute>'
+                           r'|\bmidi\.bpm="([^"]*)")')
+
+
+def _check_tempo_markup(path: Path) -> None:
+    if path.suffix.lower() not in (".xml", ".musicxml", ".mei"):
+        return
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return  # the parser names the problem
+    for match in _TEMPO_MARKUP.finditer(text):
+        value = next(g for g in match.groups() if g is not None)
+        try:
+            qpm = float(value)
+        except ValueError:
+            if match.group(2) is not None:
+                continue  # per-minute may be text ("c. 60")
+            qpm = float("nan")
+        if not QPM_RANGE[0] <= qpm <= QPM_RANGE[1]:
+            raise RenderError(f"{path}: tempo {value!r} ({match.group(0)[:40]}) is outside "
+                              f"{QPM_RANGE[0]:g}-{QPM_RANGE[1]:g} quarter notes per minute")
+
+
 def _load_score(source: ScoreSource, *, max_staves: int = 2, max_notes: int | None = None):
     """Parse ``source`` with music21 into a :class:`music21.stream.Score`.
 
@@ -70,6 +98,7 @@ def _load_score(source: ScoreSource, *, max_staves: int = 2, max_notes: int | No
     path = Path(source.path)
     if not path.is_file():
         raise RenderError(f"{path}: no such file")
+    _check_tempo_markup(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
