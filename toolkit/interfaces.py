@@ -65,6 +65,11 @@ class Renderer(ABC):
         #: (``ast data render --max-notes`` sets it; the core checks it again after).
         self.max_notes: int = 20_000
 
+    def prepare(self) -> None:
+        """Load what every score needs (libraries, fonts) once, before ``ast data
+        render`` forks a worker per piece, so that no worker loads it again.
+        The default does nothing."""
+
     @abstractmethod
     def render(self, score: ScoreSource, *, qpm: float | None = None) -> RenderedScore:
         """Engrave ``score`` and perform it.

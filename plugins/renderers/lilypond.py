@@ -172,6 +172,11 @@ class LilyPondRenderer(Renderer):
         mm_per_px = _A4_WIDTH_MM / self.page_width
         self._staff_size = 4 * self.staff_space * mm_per_px / _MM_PER_PT
 
+    def prepare(self) -> None:
+        # imported once in the parent of the per-piece workers (music21 alone takes ~1 s)
+        import music21  # noqa: F401
+        import resvg_py  # noqa: F401
+
     def render(self, score: ScoreSource, *, qpm: float | None = None) -> RenderedScore:
         if qpm is not None and not qpm > 0:
             raise ParameterError(f"{score.path}: qpm must be > 0 quarter notes per minute, got {qpm}")

@@ -73,6 +73,12 @@ class VerovioRenderer(Renderer):
         })
         return tk
 
+    def prepare(self) -> None:
+        # imported once in the parent of the per-piece workers (music21 alone takes ~1 s)
+        import music21  # noqa: F401
+        import verovio  # noqa: F401
+        import resvg_py  # noqa: F401
+
     def render(self, score: ScoreSource, *, qpm: float | None = None) -> RenderedScore:
         parsed, xml = score_to_musicxml(score, max_staves=self.max_staves,
                                          max_notes=self.max_notes)

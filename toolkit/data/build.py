@@ -514,6 +514,13 @@ def _run_pieces(todo: list[PlannedPiece], spec: DatasetSpec, pieces_dir: Path, w
     """
     made = _make_plugins(spec)
     made[0].max_notes = budget.notes
+    # what every piece needs, loaded here once rather than in every forked worker:
+    # the renderer's libraries, the spectrogram's (librosa) and its filterbank
+    made[0].prepare()
+    import soundfile  # noqa: F401
+
+    from .spectrogram import spectrogram_of
+    spectrogram_of(np.zeros(spec.spectrogram.sample_rate, np.float32), spec.spectrogram)
     for font in sorted({r.soundfont for r in spec.synthesis.renditions}):
         made[1].synthesize([], soundfont=font)  # loads the soundfont here, once, for every child
     if "fork" not in multiprocessing.get_all_start_methods():
