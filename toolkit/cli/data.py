@@ -156,8 +156,8 @@ def validate_command(ctx: click.Context, dataset: str, repair: bool, workers: in
     Exit status 1 when anything is missing or corrupt (after --repair: when
     a piece could not be re-rendered).
     """
+    root = open_dataset(dataset, registry=registry_of(ctx)).root
     if repair:
-        root = open_dataset(dataset, registry=registry_of(ctx)).root
         with ProgressDisplay() as show:
             damaged, report = repair_dataset(root, workers=workers, progress=show)
         if damaged:
@@ -173,7 +173,7 @@ def validate_command(ctx: click.Context, dataset: str, repair: bool, workers: in
     if missing or corrupt:
         raise click.ClickException(
             f"{dataset}: {len(missing)} missing and {len(corrupt)} corrupt files (the first: "
-            f"{Path(str(open_dataset(dataset, registry=registry_of(ctx)).root)) / (missing + corrupt)[0].split(' ')[0]}); "
+            f"{Path(root) / (missing + corrupt)[0].split(' ')[0]}); "
             + ("the pieces above could not be re-rendered" if repair else
                "`ast data validate --repair` re-renders the pieces concerned"))
     console.print(f"[green]{dataset}: every file matches its checksum[/]")
