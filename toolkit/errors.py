@@ -22,6 +22,7 @@ __all__ = [
     "IntegrityError",
     "BusyError",
     "AudioError",
+    "SheetError",
     "RenderError",
     "DuplicatePluginWarning",
     "TruncatedAudioWarning",
@@ -91,6 +92,11 @@ class BusyError(ToolkitError):
 
 class AudioError(ParameterError):
     """An audio file cannot be used: missing, unreadable, not audio, silent or too short."""
+
+
+class SheetError(ParameterError):
+    """A sheet-music file or page cannot be used: missing, unreadable, encrypted, empty,
+    or a page the reader cannot trust (no staves, strong perspective, too coarse)."""
 
 
 class RenderError(ToolkitError):

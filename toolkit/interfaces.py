@@ -18,10 +18,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .errors import ParameterError
-from .types import (Collection, Match, NoteEvent, NoteHead, PairTable, Performance, PieceSequence,
-                    RenderedScore, ScoreSource, SpectrogramSpec, SystemBox)
+from .types import (Collection, Match, NoteEvent, NoteHead, PageReading, PairTable, Performance,
+                    PieceSequence, RenderedScore, ScoreSource, SpectrogramSpec, SystemBox)
 
-__all__ = ["Renderer", "Synthesizer", "Dataset", "Encoder", "Objective", "Matcher", "Metric",
+__all__ = ["Renderer", "Synthesizer", "Reader", "Dataset", "Encoder", "Objective", "Matcher", "Metric",
            "Importer", "ImportedModel"]
 
 
@@ -178,6 +178,50 @@ class Synthesizer(ABC):
         """
 
 
+class Reader(ABC):
+    """Reads the layout of a page image of printed music: staff space, skew, staves, systems.
+
+    A reader is what lets ``ast`` take a user's scans, photos and PDFs: it
+    finds the same system geometry that the renderers produce for their own
+    pages, so cutting windows, embedding, indexing and matching are shared.
+    It never guesses: a page it cannot trust (no staves, strong perspective,
+    a resolution too coarse to see staff lines) raises :class:`SheetError`
+    with the reason.
+
+    Examples
+    --------
+    >>> from ast_toolkit import plugins
+    >>> reader = plugins.create("readers", "classical")
+    >>> reader.read(np.full((1200, 900), 255, np.uint8), page=0)
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.SheetError: the page is blank (no ink)
+    """
+
+    @abstractmethod
+    def read(self, image: np.ndarray, *, page: int = 0) -> PageReading:
+        """Find the staves and systems of ``image``.
+
+        Parameters
+        ----------
+        image : np.ndarray [shape=(height, width)], uint8
+            A grayscale page, 255 = paper, at the resolution it was scanned at
+            (orientation already applied).
+        page : int
+            The page number recorded in the systems.
+
+        Returns
+        -------
+        PageReading
+            Coordinates in pixels of the corrected page it holds.
+
+        Raises
+        ------
+        SheetError
+            The page cannot be read with confidence; the message says why.
+        """
+
+
 class Dataset(ABC):
     """A collection of pieces — each with a sheet side, an audio side, or both — in splits.
 
@@ -226,6 +270,11 @@ class Dataset(ABC):
 
     #: The splits a dataset knows.
     SPLITS: ClassVar[tuple[str, ...]] = ("train", "valid", "test")
+    #: Pixels between staff lines on the dataset's pages, when it knows (a model
+    #: records it, and a user's scans are rescaled to it); None: unknown.
+    staff_space: float | None = None
+    #: Page pixels kept left and right of each system when windows are cut.
+    system_margin: int = 0
     #: The on-disk format this plugin reads when it reads one that the toolkit
     #: writes (``ast_toolkit.data.build.FORMAT``); None for a format of its own.
     reads: ClassVar[str | None] = None
@@ -279,6 +328,11 @@ class Dataset(ABC):
     def source(self, piece: str) -> str:
         """The file or folder a piece comes from, named in messages about it."""
         return str(self.root)
+
+    def notes(self, piece: str) -> list[str]:
+        """What was skipped or corrected while reading ``piece`` (e.g. a page without
+        staves), after :meth:`sequence`; recorded beside it in an index.  Default: none."""
+        return []
 
     def split_of(self, piece: str) -> str:
         """The split ``piece`` belongs to."""

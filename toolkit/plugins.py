@@ -57,6 +57,7 @@ __all__ = [
 GROUPS: dict[str, tuple[str, type]] = {
     "renderers": ("ast.renderers", interfaces.Renderer),
     "synthesizers": ("ast.synthesizers", interfaces.Synthesizer),
+    "readers": ("ast.readers", interfaces.Reader),
     "datasets": ("ast.datasets", interfaces.Dataset),
     "encoders": ("ast.encoders", interfaces.Encoder),
     "objectives": ("ast.objectives", interfaces.Objective),

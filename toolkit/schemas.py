@@ -76,6 +76,9 @@ class TrainedOn(TypedDict):
     """What a model records of its training data."""
 
     spectrogram: NotRequired[SpectrogramSettings]
+    #: the page scale (a user's scans are rescaled to it)
+    staff_space: NotRequired[Annotated[float, Field(gt=0)]]
+    system_margin: NotRequired[Annotated[int, Field(ge=0)]]
 
 
 # --- dataset folders ------------------------------------------------------------------
@@ -188,7 +191,15 @@ class IndexModel(TypedDict):
 
 
 class IndexSource(TypedDict):
-    kind: Literal["dataset", "audio"]
+    kind: Literal["dataset", "audio", "files"]
+    #: kind "files": a user's scans (piece -> [file, page or None]) and recordings
+    sheet_pieces: NotRequired[dict[str, list[tuple[str, int | None]]]]
+    audio_pieces: NotRequired[dict[str, str]]
+    reader: NotRequired[str]
+    staff_space: NotRequired[Annotated[float, Field(gt=0)]]
+    system_margin: NotRequired[Annotated[int, Field(ge=0)]]
+    dpi: NotRequired[Annotated[int, Field(gt=0)]]
+    manifest: NotRequired[str | None]
     root: NotRequired[str]
     name: NotRequired[str]
     split: NotRequired[str | None]
@@ -215,6 +226,8 @@ class IndexPiece(TypedDict):
     audio: NotRequired[tuple[Count, Count]]
     rendition: NotRequired[str]
     file: NotRequired[str]
+    #: what was skipped or corrected reading the piece (pages without staves, a slant)
+    notes: NotRequired[list[str]]
     #: sha256 of the piece's rows in every array (its embeddings and positions)
     sha256: NotRequired[Hex64]
 

@@ -21,6 +21,7 @@ __all__ = [
     "NoteHead",
     "SystemBox",
     "NoteEvent",
+    "PageReading",
     "RenderedScore",
     "SnippetPair",
     "PairTable",
@@ -204,6 +205,64 @@ class SystemBox:
     index: int
     page: int
     bbox: BBox
+
+
+@dataclass(frozen=True)
+class PageReading:
+    """What a page reader found on one page image.
+
+    Coordinates are pixels of :attr:`image`: the page after the reader's own
+    corrections (deskewed, and straightened when photographed at a slant), at
+    the resolution it came in.  :func:`ast_toolkit.data.sheets.normalise_page`
+    rescales image and boxes so that the staff space equals a model's.
+
+    Attributes
+    ----------
+    image : np.ndarray [shape=(height, width)], uint8
+        The corrected page, 255 = paper.
+    staff_space : float
+        Distance between the centres of two adjacent staff lines, in pixels.
+    line_thickness : float
+        Thickness of a staff line, in pixels.
+    skew : float
+        Degrees the page was turned back by (counter-clockwise positive).
+    staves : list of BBox
+        Every staff (top line to bottom line), top to bottom.
+    systems : list of SystemBox
+        Staves played together, in reading order (``page`` is the page number
+        given to the reader); ``bbox`` is the union of their staff boxes, as the
+        renderers' systems are.
+    staves_per_system : list of int
+    warnings : list of str
+        What the reader corrected or doubts but did not refuse (e.g. a slant).
+
+    Examples
+    --------
+    >>> reading = PageReading(np.full((100, 100), 255, np.uint8), 7.0, 1.0, 0.0,
+    ...                       [(10.0, 20.0, 90.0, 48.0)], [SystemBox(0, 0, (10.0, 20.0, 90.0, 48.0))], [1])
+    >>> reading.scaled(2.0).systems[0].bbox, reading.scaled(2.0).staff_space
+    ((20.0, 40.0, 180.0, 96.0), 14.0)
+    """
+
+    image: np.ndarray
+    staff_space: float
+    line_thickness: float
+    skew: float
+    staves: list[BBox]
+    systems: list[SystemBox]
+    staves_per_system: list[int]
+    warnings: list[str] = field(default_factory=list)
+
+    def scaled(self, factor: float, image: np.ndarray | None = None) -> PageReading:
+        """The same reading with every length multiplied by ``factor`` (and ``image`` as
+        the already-resized page, when given)."""
+        def box(b: BBox) -> BBox:
+            return tuple(float(v) * factor for v in b)  # type: ignore[return-value]
+        return PageReading(
+            self.image if image is None else image, self.staff_space * factor,
+            self.line_thickness * factor, self.skew, [box(b) for b in self.staves],
+            [SystemBox(s.index, s.page, box(s.bbox)) for s in self.systems],
+            list(self.staves_per_system), list(self.warnings))
 
 
 @dataclass(frozen=True)

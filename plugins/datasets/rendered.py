@@ -67,6 +67,9 @@ class RenderedDataset(Dataset):
         self.spec = info.get("spec", {})
         #: How snippets are cut (a folder from before the setting existed: ``ast-v1``'s).
         self.snippets = SnippetSpec.from_dict(self.spec.get("snippets"))
+        self.system_margin = self.snippets.system_margin
+        render = self.spec.get("render") or {}
+        self.staff_space = float(render["staff_space"]) if render.get("staff_space") else None
 
     @property
     def spectrogram(self) -> SpectrogramSpec:

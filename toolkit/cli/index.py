@@ -22,7 +22,19 @@ from ._common import (EXIT_PIECES_FAILED, ProgressDisplay, console, err_console,
 @click.option("--audio", "audio", multiple=True, type=click.Path(), metavar="PATH",
               help="Index these recordings instead of a dataset (files or folders, searched "
               "recursively; wav, flac, mp3, ogg, aiff; any sample rate or channel count). "
-              "Repeatable. The index then has an audio side only.")
+              "Repeatable. With --sheets, both go into one index.")
+@click.option("--sheets", "sheets", multiple=True, type=click.Path(), metavar="PATH",
+              help="Index these scans, photos and PDFs (files or folders; pdf, png, jpg, tif; "
+              "1-bit or 8-bit, from 100 dpi). A PDF is one piece, an image named or lying in a "
+              "folder named here is one piece, a sub-folder of images is one piece (its pages in "
+              "natural order). Repeatable.")
+@click.option("--manifest", type=click.Path(dir_okay=False), metavar="CSV",
+              help="A CSV with columns file,piece[,page] that groups the --sheets files into "
+              "named pieces (files relative to the CSV).")
+@click.option("--reader", default="classical", show_default=True, metavar="NAME",
+              help="Page reader plugin (`ast plugins list readers`).")
+@click.option("--dpi", default=300, show_default=True, type=int,
+              help="Resolution PDF pages are rasterised at.")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
               help="Index folder; running the same command again resumes or reports it complete.")
 @click.option("--sheet-hop", default=50, show_default=True, type=int, metavar="PX",
@@ -36,7 +48,8 @@ from ._common import (EXIT_PIECES_FAILED, ProgressDisplay, console, err_console,
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def command(ctx: click.Context, model: str, dataset: str | None, split: str,
-            audio: tuple[str, ...], out: str, sheet_hop: int, audio_hop: float,
+            audio: tuple[str, ...], sheets: tuple[str, ...], manifest: str | None, reader: str,
+            dpi: int, out: str, sheet_hop: int, audio_hop: float,
             rendition: str | None, overwrite: bool, as_json: bool) -> None:
     """Embed every piece of a collection for piece identification (`ast match`).
 
@@ -45,7 +58,14 @@ def command(ctx: click.Context, model: str, dataset: str | None, split: str,
     what each row is (page, system, x — or seconds) and the model's
     fingerprint.  The arrays are memory-mapped when read.
 
-    A killed run resumes where it stopped; a piece that cannot be indexed is
+    Your own material: --sheets takes scans, phone photos and PDFs (each page
+    is read — staves, systems, skew — and rescaled to the staff space of the
+    model's training data), --audio takes recordings; given together they make
+    one index, so a recording finds its score and a page its recording (`ast
+    match`, `ast link`).
+
+    A killed run resumes where it stopped; a piece that cannot be indexed (an
+    unreadable or encrypted PDF, an empty file, a page with no staves) is
     reported (piece, file, reason) in OUT/failures.json and the others go on;
     the exit status is then 3.
 
@@ -54,11 +74,14 @@ def command(ctx: click.Context, model: str, dataset: str | None, split: str,
       ast index -m models/demo-cnn -d demo --out indexes/demo
       ast index -m models/demo-cnn --split all --out indexes/demo-all
       ast index -m models/demo-cnn --audio ~/recordings --out indexes/mine
+      ast index -m models/demo-cnn --sheets ~/scans --audio ~/recordings --out indexes/library
     """
     try:
         with ProgressDisplay(enabled=not as_json) as show:
             report = build_index(model, out, dataset=dataset, split=split,
-                                 audio=list(audio) if audio else None, sheet_hop=sheet_hop,
+                                 audio=list(audio) if audio else None,
+                                 sheets=list(sheets) if sheets else None, manifest=manifest,
+                                 reader=reader, dpi=dpi, sheet_hop=sheet_hop,
                                  audio_hop=audio_hop, rendition=rendition, overwrite=overwrite,
                                  registry=registry_of(ctx), progress=show)
     except KeyboardInterrupt:

@@ -39,8 +39,10 @@ def _print_listing(index_dir: str, as_json: bool) -> None:
 @click.option("--index", "-i", "index_dir", required=True, type=click.Path(file_okay=False),
               help="An index folder made by `ast index`.")
 @click.option("--query", "-q", metavar="FILE|PIECE",
-              help="An audio file (wav, flac, mp3, ogg, aiff), or a piece: its id, a unique "
-              "part of it, or its number in the index (`--list`).")
+              help="An audio file (wav, flac, mp3, ogg, aiff); a scan, photo or PDF of sheet "
+              "music (pdf, png, jpg, tif: read, rescaled to the model's staff space and "
+              "matched against the recordings); or a piece: its id, a unique part of it, or "
+              "its number in the index (`--list`).")
 @click.option("--matcher", "-M", default="dtw", show_default=True, metavar="NAME",
               cls=PluginOption, plugin_group="matchers",
               help="Matcher plugin; NAME+OTHER:K runs it on OTHER's K best pieces.")
@@ -57,6 +59,8 @@ def _print_listing(index_dir: str, as_json: bool) -> None:
 @click.option("--duration", type=float, metavar="SECONDS", help="Audio fragment: its length.")
 @click.option("--systems", "systems_text", metavar="A-B",
               help="Score fragment: systems A to B (1-based).")
+@click.option("--page", type=int, metavar="N",
+              help="Page N (1-based) of a PDF or multi-page TIFF query; default: every page.")
 @click.option("--dataset", "-d", metavar="NAME|DIR",
               help="Take the query piece from this dataset instead of the index.")
 @click.option("--top", "-n", default=10, show_default=True, type=int, help="Pieces to list.")
@@ -71,17 +75,20 @@ def _print_listing(index_dir: str, as_json: bool) -> None:
 def command(ctx: click.Context, index_dir: str, query: str | None, matcher: str,
             prefilter: str | None, matcher_params: tuple[str, ...], direction: str,
             start: float | None, duration: float | None, systems_text: str | None,
-            dataset: str | None, top: int, report: str | None, model: str | None,
+            page: int | None, dataset: str | None, top: int, report: str | None, model: str | None,
             list_pieces: bool, as_json: bool) -> None:
     """Which piece — and where in it — does a recording or a score come from?
 
     The query is embedded with the index's model, matched against every
     indexed piece of the other modality, and the best pieces are listed with
     their score and the matched position (page / system / x, or seconds).
+    A page image or PDF is a score query whatever --direction says; --report
+    then draws the staves and systems found on it.
 
     \b
     Examples:
       ast match -i indexes/demo -q recording.flac --report match.png
+      ast match -i indexes/library -q scan.pdf --page 2 --systems 1-3 --report match.png
       ast match -i indexes/demo -q altdeu10.abc#12 --start 5 --duration 10 -M sdtw
       ast match -i indexes/demo -q bwv269 --direction s2a --systems 1-2 -M sdtw
       ast match -i indexes/demo -q 3 -M dtw --prefilter vote:5 --json
@@ -93,7 +100,7 @@ def command(ctx: click.Context, index_dir: str, query: str | None, matcher: str,
         raise click.UsageError("give --query FILE|PIECE (or --list)")
     result = match(index_dir, query, matcher=matcher, prefilter=prefilter, params=matcher_params,
                    direction=direction, start=start, duration=duration, systems=systems_text,
-                   dataset=dataset, top=top, report=report, model=model,
+                   dataset=dataset, top=top, report=report, model=model, page=page,
                    registry=registry_of(ctx))
     if as_json:
         print_json(result)

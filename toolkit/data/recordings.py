@@ -91,11 +91,25 @@ class Recordings(Dataset):
 
     def __init__(self, paths: Sequence[str | os.PathLike], spectrogram: SpectrogramSpec, *,
                  audio_context: int = 42) -> None:
-        files = find_audio_files(paths)
-        super().__init__(Path(os.path.commonpath([str(f.resolve()) for _, f in files])),
+        self._setup(dict(find_audio_files(paths)), spectrogram, audio_context)
+
+    @classmethod
+    def from_files(cls, files: dict[str, Path], spectrogram: SpectrogramSpec, *,
+                   audio_context: int = 42) -> Recordings:
+        """Pieces given as id -> audio file, as an index records them."""
+        if not files:
+            raise ParameterError("no recordings given")
+        self = cls.__new__(cls)
+        self._setup(files, spectrogram, audio_context)
+        return self
+
+    def _setup(self, files: dict[str, Path], spectrogram: SpectrogramSpec, audio_context: int) -> None:
+        paths = [str(Path(f).resolve()) for f in files.values()]
+        root = Path(os.path.commonpath(paths)) if paths else Path(".")
+        super().__init__(root.parent if root.is_file() else root,
                          audio_context=audio_context)
         self.name = "recordings"
-        self._files = {pid: f.resolve() for pid, f in files}  # messages name the whole path
+        self._files = {pid: Path(f).resolve() for pid, f in files.items()}  # messages name the whole path
         self._spectrogram = spectrogram
 
     @property

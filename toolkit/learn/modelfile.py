@@ -126,3 +126,25 @@ def model_spectrogram(config: dict[str, Any]) -> SpectrogramSpec:
     31.25
     """
     return SpectrogramSpec.from_dict((config.get("dataset") or {}).get("spectrogram"))
+
+
+def model_sheet_scale(config: dict[str, Any]) -> tuple[float, int]:
+    """The staff space (pixels) and system margin of the pages a model was trained on.
+
+    A user's scan is rescaled to this staff space before its systems are cut
+    (:mod:`ast_toolkit.data.sheets`).  A model that does not record it (trained
+    before it was recorded) gets the ``msmd`` preset's, 7 px and no margin.
+
+    Examples
+    --------
+    >>> model_sheet_scale({"dataset": {"staff_space": 10.0, "system_margin": 10}})
+    (10.0, 10)
+    >>> model_sheet_scale({})
+    (7.0, 0)
+    """
+    from ..catalog import PRESETS
+
+    data = config.get("dataset") or {}
+    default = PRESETS["msmd"]
+    return (float(data.get("staff_space") or default.render.staff_space),
+            int(data.get("system_margin", default.snippets.system_margin)))

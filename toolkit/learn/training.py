@@ -685,7 +685,10 @@ class Trainer:
             "objective_params": self.objective_params,
             "dataset": {"name": self.dataset_name, "root": str(self.ds.root.resolve()),
                         "spectrogram_bins": int(self.enc.audio_shape[0]),
-                        "spectrogram": self.ds.spectrogram.to_dict()},
+                        "spectrogram": self.ds.spectrogram.to_dict(),
+                        # the page scale: a user's scans are rescaled to it
+                        **({"staff_space": self.ds.staff_space} if self.ds.staff_space else {}),
+                        "system_margin": int(self.ds.system_margin)},
             "fit": {**dataclasses.asdict(self.cfg), "device": str(self.device), "amp": self.amp},
             "init": self.init,
             "training": {"epochs": state.epoch, "best_epoch": state.best_epoch,

@@ -42,16 +42,18 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__, schemas
+from .. import __version__, plugins, schemas
 from ..catalog import Registry, resolve_model_dir
 from ..data.datasets import dataset_of_model, open_dataset, resolve_piece
+from ..data.collections import Joined, reopen, user_collection
 from ..data.recordings import Recordings
+from ..data.sheets import PDF_DPI, Sheets
 from ..data.sources import piece_slug
 from ..errors import IntegrityError, ParameterError, ToolkitError
 from ..interfaces import Dataset
 from ..io import (atomic_path, atomic_write_text, read_json, read_npy, save_npy, sha256,
                   verify_enabled, writes_folder)
-from ..learn.modelfile import load_encoder, model_fingerprint, model_spectrogram
+from ..learn.modelfile import load_encoder, model_fingerprint, model_sheet_scale, model_spectrogram
 from ..progress import Progress, Reporter
 from ..types import Collection, SpectrogramSpec
 
@@ -113,7 +115,10 @@ def _plan_dataset(ds, split: str) -> list[str]:
 @writes_folder("out", what="ast index")
 def build_index(model: str | os.PathLike, out: str | os.PathLike, *,
                 dataset: str | os.PathLike | Dataset | None = None, split: str = "test",
-                audio: Sequence[str | os.PathLike] | None = None, sheet_hop: int = 50,
+                audio: Sequence[str | os.PathLike] | None = None,
+                sheets: Sequence[str | os.PathLike] | None = None,
+                manifest: str | os.PathLike | None = None, reader: str = "classical",
+                dpi: int = PDF_DPI, sheet_hop: int = 50,
                 audio_hop: float = 0.5, rendition: str | None = None, overwrite: bool = False,
                 registry: Registry | None = None, progress: Progress | None = None) -> IndexReport:
     """Embed every piece of a collection into an index folder (resuming a killed run).
@@ -132,7 +137,18 @@ def build_index(model: str | os.PathLike, out: str | os.PathLike, *,
         ``train``, ``valid``, ``test``, a comma-separated list, or ``all``.
     audio : sequence of paths or None
         Audio files and folders (searched recursively) to index instead of a
-        dataset: the audio side only.
+        dataset: pieces with an audio side.
+    sheets : sequence of paths or None
+        Scans, photos and PDFs, and folders of them, to index instead of a
+        dataset (with ``audio`` or alone): pieces with a sheet side, read by
+        ``reader`` and rescaled to the model's staff space
+        (:mod:`ast_toolkit.data.sheets` says which files make a piece).
+    manifest : path or None
+        A CSV ``file,piece[,page]`` grouping the sheet files into pieces.
+    reader : str
+        The page reader plugin (``ast.readers``).
+    dpi : int
+        Resolution PDF pages are rasterised at.
     sheet_hop : int
         Pixels between sheet windows (as [Carvalho & Widmer 2021]: 50).
     audio_hop : float
@@ -160,14 +176,32 @@ def build_index(model: str | os.PathLike, out: str | os.PathLike, *,
     encoder, cfg = load_encoder(model_dir, registry)
     if sheet_hop < 1:
         raise ParameterError(f"--sheet-hop must be >= 1 pixel, got {sheet_hop}")
-    if audio is not None and dataset is not None:
-        raise ParameterError("index either a dataset or audio files, not both")
+    if (audio is not None or sheets is not None) and dataset is not None:
+        raise ParameterError("index either a dataset or your own files (--sheets, --audio), not both")
 
-    if audio is not None:
-        # recordings get the model's spectrogram
-        ds: Dataset = Recordings(audio, model_spectrogram(cfg), audio_context=encoder.audio_shape[1])
+    if sheets is not None:
+        # a user's scans and recordings: pages rescaled to the model's staff space,
+        # recordings turned into its spectrogram
+        staff_space, margin = model_sheet_scale(cfg)
+        ds: Dataset = user_collection(
+            sheets=sheets, audio=audio, spectrogram=model_spectrogram(cfg),
+            reader=plugins.create("readers", reader), staff_space=staff_space,
+            system_margin=margin, manifest=manifest, dpi=dpi,
+            sheet_window=tuple(encoder.sheet_window), audio_context=encoder.audio_shape[1])
         plan = ds.piece_ids()
-        source: dict[str, Any] = {"kind": "audio", "files": [ds.source(p) for p in plan]}
+        parts = ds.parts if isinstance(ds, Joined) else [ds]
+        source: dict[str, Any] = {
+            "kind": "files", "reader": reader, "staff_space": staff_space, "system_margin": margin,
+            "dpi": int(dpi), "manifest": str(Path(manifest).resolve()) if manifest else None,
+            "sheet_pieces": {pid: [[str(f), p] for f, p in part.files(pid)]
+                             for part in parts if isinstance(part, Sheets) for pid in part.piece_ids()},
+            "audio_pieces": {pid: str(part.file(pid)) for part in parts
+                             if isinstance(part, Recordings) for pid in part.piece_ids()}}
+    elif audio is not None:
+        # recordings get the model's spectrogram
+        ds = Recordings(audio, model_spectrogram(cfg), audio_context=encoder.audio_shape[1])
+        plan = ds.piece_ids()
+        source = {"kind": "audio", "files": [ds.source(p) for p in plan]}
     else:
         ds = dataset if isinstance(dataset, Dataset) else \
             dataset_of_model(cfg, dataset, encoder=encoder, registry=registry)
@@ -242,7 +276,7 @@ def build_index(model: str | os.PathLike, out: str | os.PathLike, *,
         _salvage(out, parts, *salvage)
 
     failures: dict[str, dict[str, str]] = {}
-    files = {pid: ds.source(pid) for pid in plan} if source["kind"] == "audio" else {}
+    files = {pid: ds.source(pid) for pid in plan} if source["kind"] in ("audio", "files") else {}
     job = Reporter(progress, "index", total=len(plan), unit="pieces")
     for pid in plan:
         part = parts / f"{piece_slug(pid)}.npz"
@@ -251,6 +285,9 @@ def build_index(model: str | os.PathLike, out: str | os.PathLike, *,
         else:
             try:
                 arrays = _embed_piece(encoder, ds, pid, sheet_hop, hop_frames, rendition)
+                notes = ds.notes(pid)
+                if notes:  # skipped pages, corrections: kept beside the piece
+                    arrays["notes"] = np.array(notes)
                 _save_part(part, **arrays)
                 report.built.append(pid)
             except Exception as exc:  # one bad piece never stops the batch: reported, file named
@@ -314,6 +351,8 @@ def _assemble(out: Path, parts: Path, done: list[str], settings: dict[str, Any],
                     counts[m] += len(z[m])
             if "rendition" in z:
                 entry["rendition"] = str(z["rendition"])
+            if "notes" in z:
+                entry["notes"] = [str(n) for n in z["notes"]]
             if pid in file_of:
                 entry["file"] = file_of[pid]
             entry["sha256"] = _piece_digest({k: z[k] for k in z.files if k in _ROW_ARRAYS})
@@ -476,6 +515,8 @@ def _salvage(out: Path, parts: Path, meta: dict[str, Any], damaged: set[str]) ->
         if "sha256" not in p or _piece_digest(rows) != p["sha256"]:
             continue
         extra = {"rendition": np.array(p["rendition"])} if "rendition" in p else {}
+        if p.get("notes"):
+            extra["notes"] = np.array(p["notes"])
         _save_part(part, **rows, duration=np.float32(p["duration"]), **extra)
 
 
@@ -650,7 +691,14 @@ class Index:
 
     def dataset(self) -> Dataset | None:
         """The dataset the index was made from, opened with the index's window sizes
-        (None: made from a user's recordings, or the folder is gone)."""
+        (None: made from a user's recordings only, or the folder is gone); a user's
+        scans and recordings (``--sheets``) are reopened from the files recorded."""
+        src = self.settings["source"]
+        if src.get("kind") == "files":
+            return reopen(src, spectrogram=self.spectrogram,
+                          reader=plugins.create("readers", src.get("reader", "classical")),
+                          sheet_window=tuple(self.settings["model"]["sheet_window"]),
+                          audio_context=int(self.settings["audio_context"]))
         root = self.dataset_root
         if root is None or not root.is_dir():
             return None

@@ -22,13 +22,16 @@ from ..catalog import Registry
 from ..data.audio import AUDIO_SUFFIXES
 from ..data.datasets import open_dataset, resolve_piece
 from ..data.recordings import recording_excerpts
+from ..data.sheets import PDF_DPI, SHEET_SUFFIXES, Sheets
+from ..learn.modelfile import model_sheet_scale
 from ..errors import ParameterError
 from ..interfaces import Dataset
 from ..types import Match
 from .index import Index
 from .matching import make_matcher, matcher_params
 
-__all__ = ["Query", "parse_systems", "piece_query", "file_query", "dataset_query", "make_query",
+__all__ = ["Query", "parse_systems", "piece_query", "file_query", "sheet_file_query", "dataset_query",
+           "make_query",
            "identify", "match"]
 
 
@@ -74,6 +77,8 @@ class Query:
     spectrogram: np.ndarray | None = None
     fps: float = 20.0
     dataset: Dataset | None = None
+    #: the query's piece in :attr:`dataset` when it is not the true piece (a user's scan)
+    source_piece: str | None = None
 
 
 def parse_systems(text: str | None) -> tuple[int, int] | None:
@@ -188,6 +193,50 @@ def file_query(index: Index, encoder: Any, path: str | os.PathLike) -> Query:
                  spec.fps)
 
 
+def sheet_file_query(index: Index, encoder: Any, config: dict[str, Any], path: str | os.PathLike, *,
+                     page: int | None = None, systems: tuple[int, int] | None = None,
+                     reader: str | None = None) -> Query:
+    """A user's scan, photo or PDF as a sheet query, embedded with the index's model.
+
+    Its pages are read (staves, systems) and rescaled to the staff space of
+    the model's training data, then cut into windows along the unrolled
+    systems exactly as indexed scores are.
+
+    Parameters
+    ----------
+    page : int or None
+        1-based page of a PDF / multi-page TIFF; None reads every page.
+    systems : (int, int) or None
+        1-based systems (over the pages read) to query with.
+    reader : str or None
+        Page reader plugin; None: the one the index read its scans with, or ``classical``.
+
+    Raises
+    ------
+    SheetError
+        The file cannot be read, or no page of it holds staves (the reason named).
+    """
+    from .. import plugins
+
+    if page is not None and page < 1:
+        raise ParameterError(f"--page must be >= 1, got {page}")
+    src = index.settings["source"]
+    staff_space, margin = model_sheet_scale(config)
+    path = Path(path)
+    ds = Sheets.from_pieces(
+        {path.name: [(path, None if page is None else page - 1)]}, index.spectrogram,
+        reader=plugins.create("readers", reader or src.get("reader") or "classical"),
+        staff_space=staff_space, system_margin=margin, dpi=int(src.get("dpi", PDF_DPI)),
+        sheet_window=tuple(encoder.sheet_window), audio_context=int(encoder.audio_shape[1]))
+    seq = ds.sequence(path.name, sheet_hop=int(index.settings["sheet_hop"]))
+    label = str(path) + (f", page {page}" if page is not None else "")
+    rows, label = _fragment_rows(seq.sheet_positions, "sheet", start=None, duration=None,
+                                 systems=systems, label=label)
+    return Query(encoder.embed_sheet(seq.sheet[rows]), "sheet", label, None,
+                 seq.sheet_positions[rows], fps=index.spectrogram.fps, dataset=ds,
+                 source_piece=path.name)
+
+
 def dataset_query(index: Index, encoder: Any, dataset: str | os.PathLike | Dataset, piece: str,
                   modality: str, *, start: float | None = None, duration: float | None = None,
                   systems: tuple[int, int] | None = None,
@@ -220,15 +269,16 @@ def dataset_query(index: Index, encoder: Any, dataset: str | os.PathLike | Datas
 def make_query(index: Index, query: str, *, direction: str = "a2s", start: float | None = None,
                duration: float | None = None, systems: tuple[int, int] | None = None,
                dataset: str | os.PathLike | None = None, model: str | os.PathLike | None = None,
-               registry: Registry | None = None) -> Query:
-    """The query ``ast match -q QUERY`` means: an audio file, or a piece (of the index, or
-    of ``dataset``), whole or a fragment.
+               page: int | None = None, registry: Registry | None = None) -> Query:
+    """The query ``ast match -q QUERY`` means: an audio file, a scan / photo / PDF, or a
+    piece (of the index, or of ``dataset``), whole or a fragment.
 
     Parameters
     ----------
     index : Index
     query : str
-        An audio file, or a piece: its id, a unique part of it, or its number.
+        An audio file, a sheet-music file (PDF, PNG, JPEG, TIFF: always a
+        score query), or a piece: its id, a unique part of it, or its number.
     direction : {"a2s", "s2a"}
         For a piece: a2s queries with its recording, s2a with its score.
     start, duration, systems
@@ -238,6 +288,8 @@ def make_query(index: Index, query: str, *, direction: str = "a2s", start: float
         with the index's model.
     model : str or path or None
         The index's model at another path (checked by its weights' sha256).
+    page : int or None
+        1-based page of a sheet-music file query.
 
     Examples
     --------
@@ -253,6 +305,14 @@ def make_query(index: Index, query: str, *, direction: str = "a2s", start: float
         if value is not None and not (np.isfinite(value) and value >= 0):
             raise ParameterError(f"{name} must be a number of seconds >= 0, got {value}")
     path = Path(query).expanduser()
+    if path.suffix.lower() in SHEET_SUFFIXES:
+        if start is not None or duration is not None:
+            raise ParameterError("--start / --duration select a fragment of an audio query; "
+                                 "for a score use --systems A-B (and --page N)")
+        encoder, config = index.load_encoder(model, registry)
+        return sheet_file_query(index, encoder, config, path, page=page, systems=systems)
+    if page is not None:
+        raise ParameterError("--page selects a page of a PDF or image query")
     if path.is_file() or path.suffix.lower() in AUDIO_SUFFIXES:
         if systems or start is not None or duration is not None:
             raise ParameterError("--start/--duration/--systems select a fragment of a piece "
@@ -324,7 +384,8 @@ def match(index: Index | str | os.PathLike, query: str, *, matcher: str = "dtw",
           start: float | None = None, duration: float | None = None,
           systems: str | tuple[int, int] | None = None, dataset: str | os.PathLike | None = None,
           top: int = 10, report: str | os.PathLike | None = None,
-          model: str | os.PathLike | None = None, registry: Registry | None = None) -> dict[str, Any]:
+          model: str | os.PathLike | None = None, page: int | None = None,
+          registry: Registry | None = None) -> dict[str, Any]:
     """``ast match``: make the query, rank the index's pieces, draw the report.
 
     Parameters
@@ -364,7 +425,7 @@ def match(index: Index | str | os.PathLike, query: str, *, matcher: str = "dtw",
     if isinstance(systems, str):
         systems = parse_systems(systems)
     q = make_query(idx, query, direction=direction, start=start, duration=duration,
-                   systems=systems, dataset=dataset, model=model, registry=registry)
+                   systems=systems, dataset=dataset, model=model, page=page, registry=registry)
     matches, rows, fitted = identify(idx, q, matcher, top=top, prefilter=prefilter,
                                      params=per_matcher)
     result: dict[str, Any] = {

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..data.spectrogram import spectrogram_of
 from ..data.audio import load_audio
+from ..data.sheets import Sheets
 from ..errors import ParameterError
 from ..interfaces import Dataset
 from ..plotting import pyplot, save_figure
@@ -91,6 +92,45 @@ def _draw_score_region(fig: Any, grid_cell: Any, ds: Dataset, piece_id: str,
         ax.set_title(f"{title} (page {page + 1})" if k == 0 else f"page {page + 1}", fontsize=9)
 
 
+def _draw_reading(fig: Any, grid_cell: Any, ds: Sheets, piece_id: str, positions: np.ndarray,
+                  window: tuple[int, int], title: str) -> None:
+    """A user's query page as read: every staff found (thin red boxes), every system
+    (blue boxes, numbered), and the query's windows shaded."""
+    from matplotlib.patches import Rectangle
+
+    readings = ds.readings(piece_id)
+    pages = sorted({int(p) for p in positions[:, 0]})[:2]
+    sub = grid_cell.subgridspec(1, len(pages), wspace=0.05)
+    h, w = window
+    for k, page in enumerate(pages):
+        ax = fig.add_subplot(sub[0, k])
+        reading = readings[page]
+        # the page from above its first staff to below its last (margins and titles cut)
+        top = int(max(min(b[1] for b in reading.staves) - h / 2, 0))
+        bottom = int(min(max(b[3] for b in reading.staves) + h / 2, reading.image.shape[0]))
+        ax.imshow(reading.image[top:bottom], cmap="gray", vmin=0, vmax=255,
+                  extent=(0, reading.image.shape[1], bottom, top))
+        for x0, y0, x1, y1 in reading.staves:
+            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fc="none", ec="tab:red", lw=0.6))
+        for system in reading.systems:
+            x0, y0, x1, y1 = system.bbox
+            ax.add_patch(Rectangle((x0 - 3, y0 - 3), x1 - x0 + 6, y1 - y0 + 6, fc="none",
+                                   ec="tab:blue", lw=1.2))
+            ax.text(x0 - 6, (y0 + y1) / 2, str(system.index + 1), color="tab:blue", fontsize=7,
+                    ha="right", va="center")
+            xs = positions[(positions[:, 0].astype(int) == page)
+                           & (positions[:, 1].astype(int) == system.index)][:, 2]
+            if len(xs):
+                cy = (y0 + y1) / 2
+                ax.add_patch(Rectangle((xs.min() - w / 2, cy - h / 2), xs.max() - xs.min() + w, h,
+                                       fc=(0, 0.8, 1, 0.15), ec="none"))
+        ax.set_axis_off()
+        ax.set_title((f"{title}\n" if k == 0 else "") +
+                     f"page {page + 1}: {len(reading.staves)} staves (red), {len(reading.systems)} "
+                     f"systems (blue), staff space {reading.staff_space:.1f} px, skew "
+                     f"{reading.skew:+.2f}°", fontsize=8)
+
+
 def match_report(index: Index, query: Query, matches: list[Match], out: str | os.PathLike, *,
                  matcher: str = "") -> Path:
     """The picture of one ``ast match``: query, cost matrix with path, matched region.
@@ -158,6 +198,9 @@ def match_report(index: Index, query: Query, matches: list[Match], out: str | os
         else:
             ax.text(0.5, 0.5, "(no recording to draw)", ha="center", transform=ax.transAxes)
             ax.set_axis_off()
+    elif isinstance(shown, Sheets) and query.source_piece is not None:
+        _draw_reading(fig, grid[0, 0], shown, query.source_piece, np.asarray(query.positions),
+                      window, f"query: {query.label}")
     elif shown is not None and query.piece is not None and shown.pages(query.piece):
         _draw_score_region(fig, grid[0, 0], shown, query.piece,
                            np.asarray(query.positions), window, f"query: {query.label}")
