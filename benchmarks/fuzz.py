@@ -6,7 +6,7 @@ dataset / model / index / training-run folders — runs each through the real
 outcomes per category::
 
     .venv/bin/python benchmarks/fuzz.py [--quick] [--only scores,audio] [--timeout 60]
-        [--workers 2] [--work DIR] [--json benchmarks/results/fuzz.json] [--sheets]
+        [--workers 2] [--work DIR] [--json benchmarks/results/fuzz.json] [--no-sheets]
 
 Every generator is deterministic (``numpy.random.default_rng`` with a fixed
 seed).  A small good dataset (essenFolksong tunes, one soundfont), a tiny
@@ -31,9 +31,9 @@ The oracle, per case (one input through one command):
 
 ``lost`` counts good inputs refused or dropped ("nothing good is lost"): a valid
 score of a batch not built, a valid recording refused, a good piece missing from
-an index after a damaged one.  Images and PDFs have no reader yet: ``ast match -q
-FILE`` must refuse them with one line; ``--sheets`` switches to the expectations
-for a sheet reader (a page is a query, the rest refused).
+an index after a damaged one.  Images and PDFs are read as sheet music (``ast
+match -q page.png``): a valid page is a query, the rest is refused with one line;
+``--no-sheets`` judges them as before there was a reader (every one refused).
 """
 
 from __future__ import annotations
@@ -1375,7 +1375,7 @@ def _single(case: Case, args: list[Any], timeout: float, compare: Callable[[Run]
                   "ast " + " ".join(run.argv), round(run.seconds, 2))
 
 
-def run_file_case(case: Case, base: Base, timeout: float, work: Path, sheets: bool = False) -> Result:
+def run_file_case(case: Case, base: Base, timeout: float, work: Path, sheets: bool = True) -> Result:
     """An audio file or an image through ``ast match -q FILE``."""
     expect = case.future if sheets and case.future else case.expect
     if expect == "page":
@@ -1604,7 +1604,7 @@ def run_audio_batch(cases: Sequence[Case], base: Base, timeout: float, work: Pat
     return results
 
 
-def make_jobs(cases: Sequence[Case], base: Base, timeout: float, work: Path, *, sheets: bool = False,
+def make_jobs(cases: Sequence[Case], base: Base, timeout: float, work: Path, *, sheets: bool = True,
               batch_size: int = 16) -> list[tuple[float, Callable[[], list[Result]]]]:
     """(estimated seconds, job) pairs: batches of scores and recordings, single cases."""
     jobs: list[tuple[float, Callable[[], list[Result]]]] = []
@@ -1710,7 +1710,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="commands run in parallel")
     ap.add_argument("--work", type=Path, help="cache folder for the good inputs (default: a temporary one)")
     ap.add_argument("--json", dest="json_out", type=Path, default=ROOT / "benchmarks" / "results" / "fuzz.json")
-    ap.add_argument("--sheets", action="store_true", help="images: expect a sheet reader (pages are queries)")
+    ap.add_argument("--no-sheets", dest="sheets", action="store_false",
+                    help="images: judge as before there was a sheet reader (every image refused)")
     args = ap.parse_args(argv)
     # Started in the background, the harness ignores SIGINT, and so would the commands it
     # runs (an ignored signal stays ignored across exec): the training run it interrupts

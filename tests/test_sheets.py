@@ -155,6 +155,7 @@ def test_load_page_reads_every_format_and_orientation(pages, tmp_path):
     ("noise.pdf", b"%PDF-1.4\n" + bytes(range(256)) * 20, "not a readable PDF"),
     ("cut.png", None, "damaged|cannot be read|truncated"),
 ])
+@pytest.mark.filterwarnings("ignore::ast_toolkit.errors.TruncatedImageWarning")
 def test_bad_page_files_are_refused_with_the_file_and_reason(tmp_path, pages, name, data, reason):
     path = tmp_path / name
     if data is None:
@@ -219,3 +220,19 @@ def test_sheets_collection_skips_pages_without_staves_and_says_so(pages, tmp_pat
     with pytest.raises(SheetError, match="blank"):
         ds.sequence(ds.piece_ids()[0])
     assert MAX_PAGES >= 100
+
+
+def test_a_page_cut_after_its_pixels_is_read_with_a_warning_and_sniffed_by_content(pages, tmp_path):
+    from ast_toolkit.data.sheets import sheet_kind
+    from ast_toolkit.errors import TruncatedImageWarning
+
+    buf = io.BytesIO()
+    Image.fromarray(pages[0][1]).save(buf, format="PNG")
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(buf.getvalue()[:-12])  # the IEND chunk lost
+    with pytest.warns(TruncatedImageWarning, match="cut.png.*truncated"):
+        assert load_page(cut).shape == pages[0][1].shape
+    misnamed = tmp_path / "page.wav"
+    misnamed.write_bytes(buf.getvalue())
+    assert sheet_kind(misnamed) == "png" and load_page(misnamed).shape == pages[0][1].shape
+    assert sheet_kind(tmp_path / "take.flac") is None

@@ -26,6 +26,7 @@ __all__ = [
     "RenderError",
     "DuplicatePluginWarning",
     "TruncatedAudioWarning",
+    "TruncatedImageWarning",
     "did_you_mean",
 ]
 
@@ -110,6 +111,10 @@ class RenderError(ToolkitError):
 
 class TruncatedAudioWarning(UserWarning):
     """An audio file holds less audio than its header declares; what is there is used."""
+
+
+class TruncatedImageWarning(UserWarning):
+    """An image file ends before its format's end marker; what could be decoded is used."""
 
 
 class DuplicatePluginWarning(UserWarning):

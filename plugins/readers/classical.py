@@ -126,16 +126,25 @@ class ClassicalReader(Reader):
         if max(gray.shape) > _MAX_SIDE:
             scale = _MAX_SIDE / max(gray.shape)
             gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        clean, binarisers = _normalise_background(gray)
-        # the binarisation that keeps thin lines first; Otsu's when that finds no staves
-        # (a coarse page whose anti-aliased strokes fill the gaps between lines)
-        for n, binariser in enumerate(binarisers):
+        clean, binarisers, dense = _normalise_background(gray)
+        # The binarisation that keeps thin lines, then Otsu's: on a coarse page the
+        # anti-aliased strokes can fill the gaps between lines.  When the page is
+        # dense with ink (either may be right) both are read and the one that finds
+        # more staves is taken; otherwise Otsu's only when the first finds none.
+        readings: list[PageReading] = []
+        error: SheetError | None = None
+        for binariser in binarisers:
             try:
-                return self._read(clean, binariser, page)
-            except SheetError:
-                if n == len(binarisers) - 1:
-                    raise
-        raise AssertionError("unreachable")
+                readings.append(self._read(clean, binariser, page))
+            except SheetError as exc:
+                error = error or exc
+                continue
+            if not dense:
+                break
+        if not readings:
+            assert error is not None
+            raise error
+        return max(readings, key=lambda r: len(r.staves))  # the first of equals
 
     def _read(self, clean: np.ndarray, binariser: _Binariser, page: int) -> PageReading:
         warnings: list[str] = []
@@ -345,8 +354,9 @@ def _paper_noise(img: np.ndarray) -> float:
     return float(np.median(paper) - np.percentile(paper, 15.87))
 
 
-def _normalise_background(gray: np.ndarray) -> tuple[np.ndarray, list[_Binariser]]:
-    """The page divided by its background (uneven light removed), and how to find its ink."""
+def _normalise_background(gray: np.ndarray) -> tuple[np.ndarray, list[_Binariser], bool]:
+    """The page divided by its background (uneven light removed), the ways to find its
+    ink (best first), and whether the page is dense with ink."""
     if float(gray.std()) < 1.0:
         raise SheetError("the page is blank (no ink)")
     h, w = gray.shape
@@ -369,9 +379,8 @@ def _normalise_background(gray: np.ndarray) -> tuple[np.ndarray, list[_Binariser
     lenient = _Binariser(float(np.clip(255.0 - max(40.0, 5.0 * sigma), 100.0, 215.0)), smooth)
     t, _ = cv2.threshold(clean, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     otsu = _Binariser(float(np.clip(t, 100.0, 215.0)), 0.0)
-    # more than an eighth of the page inked: a coarse page whose anti-aliased strokes
-    # fill the gaps between lines; Otsu's split separates them, so it goes first
-    return clean, [otsu, lenient] if lenient.ink(clean).mean() > 0.12 else [lenient, otsu]
+    # dense: more than an eighth of the page inked (a coarse page, or dense piano music)
+    return clean, [lenient, otsu], bool(lenient.ink(clean).mean() > 0.12)
 
 
 def _run_lengths(ink: np.ndarray) -> tuple[float, float]:

@@ -49,8 +49,9 @@ def command(ctx: click.Context, sheets: tuple[str, ...], audio: tuple[str, ...],
     A link is made only when its margin clears a threshold calibrated on the
     collection itself (the 95% quantile of the margins between second and
     third best candidates: what a margin looks like when the true partner is
-    absent) and the partner chooses it back. A recording whose score is not in
-    the collection comes out unlinked rather than attached to the nearest piece.
+    absent), the partner chooses it back, and does so by a margin clearing its
+    own threshold. A recording whose score is not in the collection comes out
+    unlinked rather than attached to the nearest piece.
 
     \b
     Examples:

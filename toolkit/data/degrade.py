@@ -12,9 +12,9 @@ Examples
 >>> page = np.full((400, 300), 255, np.uint8); page[100:103, 20:280] = 0
 >>> out, m = rotate(page, 2.0)
 >>> out.shape, out.dtype, m.shape
-((400, 300), dtype('uint8'), (3, 3))
+((411, 314), dtype('uint8'), (3, 3))
 >>> sorted(DEGRADATIONS)[:3]
-['binarised', 'blur', 'downscale-150dpi']
+['binarised', 'blur', 'clean']
 """
 
 from __future__ import annotations
@@ -40,13 +40,18 @@ def _check(page: np.ndarray) -> np.ndarray:
 
 
 def rotate(page: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
-    """The page turned ``degrees`` counter-clockwise about its centre (paper fills the corners)."""
+    """The page turned ``degrees`` counter-clockwise, on a canvas grown to hold all of it
+    (as a scanner's bed holds a page laid askew; paper fills the corners)."""
     import cv2
 
     page = _check(page)
     h, w = page.shape
     m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
-    out = cv2.warpAffine(page, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=255)
+    c, s = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(np.ceil(w * c + h * s)), int(np.ceil(w * s + h * c))
+    m[0, 2] += (nw - w) / 2
+    m[1, 2] += (nh - h) / 2
+    out = cv2.warpAffine(page, m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=255)
     return out, np.vstack([m, [0, 0, 1]])
 
 
@@ -154,7 +159,7 @@ def degrade(page: np.ndarray, name: str, *, seed: int = 0) -> tuple[np.ndarray, 
     >>> degrade(np.full((50, 50), 255, np.uint8), "smudge")
     Traceback (most recent call last):
     ...
-    ast_toolkit.errors.UnknownNameError: "unknown degradation 'smudge' Known: binarised, blur, clean, downscale-150dpi, jpeg-q30, noise, perspective, rotate+3, rotate-3"
+    ast_toolkit.errors.UnknownNameError: unknown degradation 'smudge' Known: binarised, blur, clean, ...
     """
     from ..errors import UnknownNameError, did_you_mean
 

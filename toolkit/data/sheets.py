@@ -39,16 +39,67 @@ from .snippets import sheet_sequence, unroll_systems
 from .spectrogram import n_bins
 
 __all__ = ["SHEET_SUFFIXES", "PDF_DPI", "Sheets", "find_sheet_files", "page_count", "load_page",
-           "normalise_page", "read_page"]
+           "normalise_page", "read_page", "sheet_kind"]
 
-SHEET_SUFFIXES = (".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
+SHEET_SUFFIXES = (".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp")
 IMAGE_SUFFIXES = SHEET_SUFFIXES[1:]
+# what a file's first bytes say it is (a page misnamed .wav is still a page)
+_MAGIC = ((b"%PDF-", "pdf"), (b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpeg"),
+          (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"), (b"GIF87a", "gif"), (b"GIF89a", "gif"),
+          (b"BM", "bmp"))
 #: Resolution PDF pages are rasterised at (a scan inside a PDF keeps its detail at 300 dpi).
 PDF_DPI = 300
 #: Most pages one piece may have (a 1,000-page PDF is a library, not a piece).
 MAX_PAGES = 200
 # a page larger than this many pixels is refused (Pillow's decompression-bomb guard, raised)
 _MAX_PIXELS = 300_000_000
+
+
+def sheet_kind(path: str | os.PathLike) -> str | None:
+    """``"pdf"``, an image format, or None: what a file is by its first bytes (by its
+    name when it cannot be read).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "page.wav"
+    >>> _ = f.write_bytes(b"%PDF-1.7 ...")
+    >>> sheet_kind(f), sheet_kind("take.flac"), sheet_kind("scan.tif")
+    ('pdf', None, 'tiff')
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        head = b""
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head and path.suffix.lower() not in SHEET_SUFFIXES:
+        return None
+    suffix = path.suffix.lower().lstrip(".")
+    return {"jpg": "jpeg", "tif": "tiff"}.get(suffix, suffix) if f".{suffix}" in SHEET_SUFFIXES else None
+
+
+def _check_complete(path: Path, kind: str) -> None:
+    """Warn when a PNG or JPEG ends before its end marker (a truncated download or copy)."""
+    import warnings as _warnings
+
+    from ..errors import TruncatedImageWarning
+
+    marker = {"png": b"IEND\xaeB`\x82", "jpeg": b"\xff\xd9"}.get(kind)
+    if marker is None:
+        return
+    with open(path, "rb") as fh:
+        fh.seek(max(path.stat().st_size - 64, 0))
+        tail = fh.read()
+    if marker not in tail:
+        _warnings.warn(TruncatedImageWarning(
+            f"{path}: the {kind.upper()} file seems truncated (no end marker); using what could be "
+            "decoded"), stacklevel=3)
 
 
 def _natural(text: str) -> list:
@@ -112,7 +163,7 @@ def page_count(path: str | os.PathLike) -> int:
     """
     path = Path(path)
     _check_file(path)
-    if path.suffix.lower() == ".pdf":
+    if sheet_kind(path) == "pdf":
         doc = _open_pdf(path)
         try:
             n = len(doc)
@@ -152,14 +203,18 @@ def load_page(path: str | os.PathLike, index: int = 0, *, dpi: int = PDF_DPI) ->
 
     path = Path(path)
     _check_file(path)
-    if path.suffix.lower() == ".pdf":
+    kind = sheet_kind(path)
+    if kind == "pdf":
         import pypdfium2 as pdfium
 
         doc = _open_pdf(path)
         try:
             if not 0 <= index < len(doc):
                 raise SheetError(f"{path}: no page {index + 1} (it has {len(doc)})")
-            page = doc[index]
+            try:
+                page = doc[index]
+            except pdfium.PdfiumError as exc:
+                raise SheetError(f"{path}: page {index + 1} cannot be read ({exc})") from None
             w_pt, h_pt = page.get_size()
             pixels = w_pt * h_pt * (dpi / 72) ** 2
             if not (np.isfinite(pixels) and 0 < pixels <= _MAX_PIXELS):
@@ -174,6 +229,8 @@ def load_page(path: str | os.PathLike, index: int = 0, *, dpi: int = PDF_DPI) ->
             doc.close()
     else:
         img = _open_image(path)
+        if kind:
+            _check_complete(path, kind)
         n = int(getattr(img, "n_frames", 1))
         if not 0 <= index < n:
             raise SheetError(f"{path}: no page {index + 1} (it has {n})")
@@ -252,7 +309,7 @@ def find_sheet_files(paths: Sequence[str | os.PathLike], *,
     >>> for name in ("song.pdf", "etude.png", "sonata/p10.png", "sonata/p2.png", "notes.txt"):
     ...     _ = (lib / name).write_bytes(b"x")
     >>> {k: [f.name for f, _ in v] for k, v in find_sheet_files([lib]).items()}
-    {'scans/etude.png': ['etude.png'], 'scans/song.pdf': ['song.pdf'], 'scans/sonata': ['p2.png', 'p10.png']}
+    {'scans/etude.png': ['etude.png'], 'scans/sonata': ['p2.png', 'p10.png'], 'scans/song.pdf': ['song.pdf']}
     """
     if manifest is not None:
         return _read_manifest(Path(manifest))

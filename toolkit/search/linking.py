@@ -8,7 +8,8 @@ partner, the score, the margin to the runner-up, the matched page / system
 range and time range, and whether the two directions agree.
 
 A link is made only when the margin clears a threshold **calibrated on the
-collection itself** and both directions agree.  For every query, the margin
+collection itself**, both directions agree, and the partner's own margin
+clears its direction's threshold (the link is as clear from either side).  For every query, the margin
 between its second and third best candidates is what a margin looks like when
 the true partner is not in the collection (the best is removed, as if it were
 absent); the threshold is a high quantile (:data:`QUANTILE`) of these impostor
@@ -191,23 +192,32 @@ def link_library(sheets: Sequence[str | os.PathLike], audio: Sequence[str | os.P
             row["agree"] = best_of.get(ms[0].piece) == f["piece"]
         else:
             row["best_span"], row["agree"] = "", False
-        margin = row["margin"]
-        threshold = thresholds[f["kind"]][0]
-        row["threshold"] = threshold
-        if margin is None:
+        row["threshold"] = thresholds[f["kind"]][0]
+        row["score"] = None if row["score"] is None else round(float(row["score"]), 6)
+        row["margin"] = None if row["margin"] is None else round(float(row["margin"]), 6)
+        table.append(row)
+    by_piece = {r["piece"]: r for r in table}
+
+    def clears(r: dict[str, Any]) -> bool:
+        return r["margin"] is not None and r["margin"] >= r["threshold"]
+
+    for row in table:
+        partner = by_piece.get(row["best"])
+        if row["margin"] is None:
             row["status"], row["why"] = "unlinked", "only one candidate: no margin to judge by"
-        elif margin < threshold:
-            row["status"] = "unlinked"
-            row["why"] = f"margin {margin:.4g} < threshold {threshold:.4g}"
+        elif not clears(row):
+            row["status"], row["why"] = "unlinked", f"margin {row['margin']:.4g} < threshold {row['threshold']:.4g}"
         elif not row["agree"]:
             # one piece that is everyone's nearest (a hub) is no evidence of a link
+            row["status"], row["why"] = "unlinked", f"{row['best']} prefers {best_of.get(row['best'])}"
+        elif partner is None or not clears(partner):
+            # the link must be as clear from the other side
             row["status"] = "unlinked"
-            row["why"] = f"{row['best']} prefers {best_of.get(row['best'])}"
+            row["why"] = (f"{row['best']} chooses it back by a margin of {partner['margin']:.4g}, under "
+                          f"its threshold {partner['threshold']:.4g}" if partner and partner["margin"] is not None
+                          else f"{row['best']} has no margin to judge by")
         else:
             row["status"], row["why"] = "linked", ""
-        row["score"] = None if row["score"] is None else round(float(row["score"]), 6)
-        row["margin"] = None if margin is None else round(float(margin), 6)
-        table.append(row)
     report = LinkReport(out, table, {k: v[0] for k, v in thresholds.items()},
                         {k: v[1] for k, v in thresholds.items()}, index_report)
     if pictures:

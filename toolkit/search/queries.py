@@ -22,7 +22,7 @@ from ..catalog import Registry
 from ..data.audio import AUDIO_SUFFIXES
 from ..data.datasets import open_dataset, resolve_piece
 from ..data.recordings import recording_excerpts
-from ..data.sheets import PDF_DPI, SHEET_SUFFIXES, Sheets
+from ..data.sheets import PDF_DPI, SHEET_SUFFIXES, Sheets, sheet_kind
 from ..learn.modelfile import model_sheet_scale
 from ..errors import ParameterError
 from ..interfaces import Dataset
@@ -305,7 +305,7 @@ def make_query(index: Index, query: str, *, direction: str = "a2s", start: float
         if value is not None and not (np.isfinite(value) and value >= 0):
             raise ParameterError(f"{name} must be a number of seconds >= 0, got {value}")
     path = Path(query).expanduser()
-    if path.suffix.lower() in SHEET_SUFFIXES:
+    if path.suffix.lower() in SHEET_SUFFIXES or (path.is_file() and sheet_kind(path)):
         if start is not None or duration is not None:
             raise ParameterError("--start / --duration select a fragment of an audio query; "
                                  "for a score use --systems A-B (and --page N)")
