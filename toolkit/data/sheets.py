@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParameterError, SheetError, ToolkitError
+from ..errors import ParameterError, SheetError, ToolkitError, TruncatedImageWarning
 from ..interfaces import Dataset, Reader
 from ..types import PageReading, PieceSequence, SpectrogramSpec, SystemBox
 from .snippets import sheet_sequence, unroll_systems
@@ -86,10 +86,6 @@ def sheet_kind(path: str | os.PathLike) -> str | None:
 
 def _check_complete(path: Path, kind: str) -> None:
     """Warn when a PNG or JPEG ends before its end marker (a truncated download or copy)."""
-    import warnings as _warnings
-
-    from ..errors import TruncatedImageWarning
-
     marker = {"png": b"IEND\xaeB`\x82", "jpeg": b"\xff\xd9"}.get(kind)
     if marker is None:
         return
@@ -97,7 +93,7 @@ def _check_complete(path: Path, kind: str) -> None:
         fh.seek(max(path.stat().st_size - 64, 0))
         tail = fh.read()
     if marker not in tail:
-        _warnings.warn(TruncatedImageWarning(
+        warnings.warn(TruncatedImageWarning(
             f"{path}: the {kind.upper()} file seems truncated (no end marker); using what could be "
             "decoded"), stacklevel=3)
 
