@@ -95,17 +95,24 @@ def test_scans_and_recordings_share_one_index(library_index, library, ast_cmd, m
     assert json.loads(proc.stdout)["already_complete"] is True
 
 
-def test_a_page_image_query_finds_its_recording(library_index, library, ast_cmd, tmp_path):
-    hits = 0
-    for pid, files in library["names"].items():
+def _queries(ast_cmd, library_index, library, side: str):
+    """``(result, the true piece of the other side)`` of every piece with a scan, queried
+    with its ``side`` file (``sheet`` or ``audio``)."""
+    other = "audio" if side == "sheet" else "sheet"
+    for files in library["names"].values():
         if "sheet" not in files:
             continue
-        proc = ast_cmd("match", "-i", str(library_index), "-q", str(library["root"] / files["sheet"]),
+        proc = ast_cmd("match", "-i", str(library_index), "-q", str(library["root"] / files[side]),
                        "--json", "-n", "3")
         assert proc.returncode == 0, proc.stderr
-        result = json.loads(proc.stdout)
+        yield json.loads(proc.stdout), files[other]
+
+
+def test_a_page_image_query_finds_its_recording(library_index, library, ast_cmd, tmp_path):
+    hits = 0
+    for result, truth in _queries(ast_cmd, library_index, library, "sheet"):
         assert result["query_modality"] == "sheet" and result["results"][0]["modality"] == "audio"
-        hits += result["results"][0]["piece"] == files["audio"]
+        hits += result["results"][0]["piece"] == truth
     assert hits >= N_SCORES - 1, hits
     report = tmp_path / "match.png"
     proc = ast_cmd("match", "-i", str(library_index), "-q", str(library["sheets"] / "score0.pdf"),
@@ -120,14 +127,8 @@ def test_a_page_image_query_finds_its_recording(library_index, library, ast_cmd,
 
 
 def test_a_recording_finds_its_scan(library_index, library, ast_cmd):
-    hits = 0
-    for pid, files in library["names"].items():
-        if "sheet" not in files:
-            continue
-        proc = ast_cmd("match", "-i", str(library_index), "-q", str(library["root"] / files["audio"]),
-                       "--json", "-n", "3")
-        assert proc.returncode == 0, proc.stderr
-        hits += json.loads(proc.stdout)["results"][0]["piece"] == files["sheet"]
+    hits = sum(result["results"][0]["piece"] == truth
+               for result, truth in _queries(ast_cmd, library_index, library, "audio"))
     assert hits >= N_SCORES - 1, hits
 
 

@@ -122,7 +122,6 @@ class ClassicalReader(Reader):
             raise ParameterError(f"a page must be a 2-D uint8 array, got {gray.dtype} {gray.shape}")
         if min(gray.shape) < 64:
             raise SheetError(f"the page is {gray.shape[1]}x{gray.shape[0]} pixels: too small to hold a staff")
-        scale = 1.0
         if max(gray.shape) > _MAX_SIDE:
             scale = _MAX_SIDE / max(gray.shape)
             gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
@@ -412,32 +411,44 @@ def _run_lengths(ink: np.ndarray) -> tuple[float, float]:
     return float(max(thickness, 1)), space
 
 
-def _skew(ink: np.ndarray, max_skew: float) -> float:
-    """Degrees (clockwise in the picture, y down) that maximise the sharpness of the row projection."""
-    ys, xs = np.nonzero(ink)
-    if len(ys) > 400_000:
-        pick = np.random.default_rng(0).choice(len(ys), 400_000, replace=False)
-        ys, xs = ys[pick], xs[pick]
-    ys = ys.astype(np.float64)
-    xs = xs.astype(np.float64) - ink.shape[1] / 2
-    wide = 3 * max_skew
-    pad = ink.shape[1] * np.tan(np.radians(wide)) + 2
+class _Shear:
+    """Ink pixels (a sample of at most ``limit``) and how sharp their row projection is
+    when sheared by an angle: the sharper, the better the angle follows the staff lines."""
 
-    def score(deg: float, step: int = 1) -> float:
-        y, x = ys[::step], xs[::step]
-        proj = np.bincount(np.round(y - x * np.tan(np.radians(deg)) + pad).astype(np.int64))
+    def __init__(self, ink: np.ndarray, limit: int, pad: float) -> None:
+        ys, xs = np.nonzero(ink)
+        if len(ys) > limit:
+            pick = np.random.default_rng(0).choice(len(ys), limit, replace=False)
+            ys, xs = ys[pick], xs[pick]
+        self.ys = ys.astype(np.float64)
+        self.xs = xs.astype(np.float64) - ink.shape[1] / 2
+        self.pad = pad
+
+    def __len__(self) -> int:
+        return len(self.ys)
+
+    def score(self, deg: float, step: int = 1) -> float:
+        y, x = self.ys[::step], self.xs[::step]
+        proj = np.bincount(np.round(y - x * np.tan(np.radians(deg)) + self.pad).astype(np.int64))
         return float((proj.astype(np.float64) ** 2).sum()) / len(y) ** 2
 
+    def sharpest(self, lo: float, hi: float, step_deg: float, *, sample: int = 1) -> float:
+        """The angle of ``lo, lo + step_deg, ..., hi`` (degrees) with the sharpest projection."""
+        grid = np.arange(lo, hi + 1e-9, step_deg)
+        return float(grid[int(np.argmax([self.score(a, sample) for a in grid]))])
+
+
+def _skew(ink: np.ndarray, max_skew: float) -> float:
+    """Degrees (clockwise in the picture, y down) that maximise the sharpness of the row projection."""
+    wide = 3 * max_skew
+    shear = _Shear(ink, 400_000, ink.shape[1] * np.tan(np.radians(wide)) + 2)
     # a coarse look three times as far (on a quarter of the ink): a page turned
     # further than max_skew is reported as such, not read at a wrong angle
-    coarse = np.arange(-wide, wide + 1e-9, 0.5)
-    far = float(coarse[int(np.argmax([score(a, 4) for a in coarse]))])
+    far = shear.sharpest(-wide, wide, 0.5, sample=4)
     if abs(far) > max_skew + 0.5:
         return far
-    grid = np.arange(-max_skew, max_skew + 1e-9, 0.1)
-    best = float(grid[int(np.argmax([score(a) for a in grid]))])
-    fine = np.arange(best - 0.1, best + 0.1 + 1e-9, 0.01)
-    return float(fine[int(np.argmax([score(a) for a in fine]))])
+    best = shear.sharpest(-max_skew, max_skew, 0.1)
+    return shear.sharpest(best - 0.1, best + 0.1, 0.01)
 
 
 def _rotate(gray: np.ndarray, skew: float) -> np.ndarray:
@@ -505,24 +516,12 @@ def _band_slope(ink: np.ndarray, top: float, bottom: float, space: float, xs: np
     h, w = ink.shape
     lo = int(max(min(top, bottom) - 2 * space - abs(guess) * w / 2, 0))
     hi = int(min(max(top, bottom) + 2 * space + abs(guess) * w / 2, h))
-    ys, px = np.nonzero(ink[lo:hi])
-    if len(ys) < 50:
+    shear = _Shear(ink[lo:hi], 150_000, w)
+    if len(shear) < 50:
         return guess
-    if len(ys) > 150_000:
-        pick = np.random.default_rng(0).choice(len(ys), 150_000, replace=False)
-        ys, px = ys[pick], px[pick]
-    ys = ys.astype(np.float64)
-    px = px.astype(np.float64) - w / 2
     base = np.degrees(np.arctan(guess))
-
-    def score(deg: float) -> float:
-        proj = np.bincount(np.round(ys - px * np.tan(np.radians(deg)) + w).astype(np.int64))
-        return float((proj.astype(np.float64) ** 2).sum())
-
-    grid = np.arange(base - 1.5, base + 1.5 + 1e-9, 0.05)
-    best = float(grid[int(np.argmax([score(a) for a in grid]))])
-    fine = np.arange(best - 0.05, best + 0.05 + 1e-9, 0.01)
-    return float(np.tan(np.radians(fine[int(np.argmax([score(a) for a in fine]))])))
+    best = shear.sharpest(base - 1.5, base + 1.5, 0.05)
+    return float(np.tan(np.radians(shear.sharpest(best - 0.05, best + 0.05, 0.01))))
 
 
 def _robust_slope(xs: np.ndarray, ys: np.ndarray, space: float) -> float:

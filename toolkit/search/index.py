@@ -572,6 +572,7 @@ class Index:
         self.ids = [p["id"] for p in self.pieces]
         self._pos = {pid: i for i, pid in enumerate(self.ids)}
         self._finite: set[str] = set()  # modalities whose arrays were checked for NaN / inf
+        self._dataset: tuple[Dataset | None] | None = None  # opened once (a scan is read once)
 
     def __len__(self) -> int:
         return len(self.pieces)
@@ -692,7 +693,13 @@ class Index:
     def dataset(self) -> Dataset | None:
         """The dataset the index was made from, opened with the index's window sizes
         (None: made from a user's recordings only, or the folder is gone); a user's
-        scans and recordings (``--sheets``) are reopened from the files recorded."""
+        scans and recordings (``--sheets``) are reopened from the files recorded.
+        Opened once per :class:`Index`, so pictures of several matches read a scan once."""
+        if self._dataset is None:
+            self._dataset = (self._open_dataset(),)
+        return self._dataset[0]
+
+    def _open_dataset(self) -> Dataset | None:
         src = self.settings["source"]
         if src.get("kind") == "files":
             return reopen(src, spectrogram=self.spectrogram,

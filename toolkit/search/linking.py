@@ -166,12 +166,12 @@ def link_library(sheets: Sequence[str | os.PathLike], audio: Sequence[str | os.P
     for kind, members, modality in (("recording", recordings, "audio"), ("score", scores, "sheet")):
         for i in members:
             q = piece_query(idx, i, modality)
-            matches, rows, _ = identify(idx, q, matcher, top=None)
+            matches, rows, fitted = identify(idx, q, matcher, top=None)
             # a candidate the matcher cannot align (an infinite cost) is no candidate
             keep = [k for k, m in enumerate(matches) if np.isfinite(m.score)]
             matches, rows = [matches[k] for k in keep], [rows[k] for k in keep]
             found.append({"kind": kind, "index": i, "piece": idx.ids[i], "matches": matches,
-                          "rows": rows})
+                          "rows": rows, "query": q, "matcher": fitted.name})
             job.advance()
     # each direction has its own scale of scores: calibrated apart
     thresholds: dict[str, tuple[float, str]] = {}
@@ -221,22 +221,23 @@ def link_library(sheets: Sequence[str | os.PathLike], audio: Sequence[str | os.P
     report = LinkReport(out, table, {k: v[0] for k, v in thresholds.items()},
                         {k: v[1] for k, v in thresholds.items()}, index_report)
     if pictures:
-        report.pictures = _draw_links(idx, report, matcher, out / "links")
+        report.pictures = _draw_links(idx, report, {f["piece"]: f for f in found}, out / "links")
     _write_tables(out, report, matcher)
     report.seconds = time.perf_counter() - t0
     return report
 
 
-def _draw_links(idx: Index, report: LinkReport, matcher: str, folder: Path) -> list[str]:
+def _draw_links(idx: Index, report: LinkReport, found: dict[str, dict[str, Any]],
+                folder: Path) -> list[str]:
+    """The match report of every linked recording, from the matches already made."""
     from .report import match_report
 
     folder.mkdir(parents=True, exist_ok=True)
     made = []
     for row in report.linked("recording"):
-        q = piece_query(idx, row["piece"], "audio")
-        matches, _, fitted = identify(idx, q, matcher, top=3)
+        f = found[row["piece"]]
         path = folder / f"{piece_slug(row['piece'])}.png"
-        match_report(idx, q, matches, path, matcher=fitted.name)
+        match_report(idx, f["query"], f["matches"][:3], path, matcher=f["matcher"])
         row["picture"] = str(path)
         made.append(str(path))
     return made
