@@ -540,7 +540,10 @@ def _run_pieces(todo: list[PlannedPiece], spec: DatasetSpec, pieces_dir: Path, w
                 proc.start()
                 send.close()
                 running[receive] = (proc, p, time.monotonic())
-            for conn in multiprocessing.connection.wait(list(running), timeout=0.5):
+            # wake by the first deadline, so a piece over its budget is stopped, not waited for
+            first = min(started + budget.seconds for _, _, started in running.values())
+            wait_s = min(0.5, max(0.0, first - time.monotonic()))
+            for conn in multiprocessing.connection.wait(list(running), timeout=wait_s):
                 proc, p, _ = running.pop(conn)
                 try:
                     reason = conn.recv()
