@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,7 +22,7 @@ from .types import (Collection, Match, NoteEvent, NoteHead, PageReading, PairTab
                     PieceSequence, RenderedScore, ScoreSource, SpectrogramSpec, SystemBox)
 
 __all__ = ["Renderer", "Synthesizer", "Reader", "Dataset", "Encoder", "Objective", "Matcher", "Metric",
-           "Importer", "ImportedModel"]
+           "Importer", "ImportedModel", "Augmentation"]
 
 
 class Renderer(ABC):
@@ -353,7 +353,9 @@ class Dataset(ABC):
 
     def batch(self, table: PairTable, rows: np.ndarray | None = None, *,
               rng: np.random.Generator | None = None,
-              audio_jitter: int = 0) -> tuple[np.ndarray, np.ndarray]:
+              audio_jitter: int = 0, extent: tuple[int, int] | None = None,
+              variants: Mapping[tuple[str, str], Sequence[np.ndarray]] | None = None,
+              ) -> tuple[np.ndarray, np.ndarray]:
         """The arrays of some pairs of ``table``.
 
         Parameters
@@ -368,6 +370,14 @@ class Dataset(ABC):
             without one the result is deterministic.
         audio_jitter : int
             Largest onset shift in frames.
+        extent : (int, int) or None
+            Cut excerpts of ``before + after`` frames with the onset at column
+            ``before`` instead of :attr:`audio_context` frames about it (wider
+            excerpts for audio augmentations that read beyond the excerpt).
+        variants : mapping or None
+            ``(piece, performance)`` -> extra spectrograms of that performance
+            with its timing (rendition augmentations); with a generator a pair
+            draws from the performance and its variants alike.
 
         Returns
         -------
@@ -376,6 +386,12 @@ class Dataset(ABC):
         audio : np.ndarray [shape=(n, n_bins, audio_context)], float32
         """
         raise ParameterError(f"{self.root}: a {type(self).__name__} has no aligned pairs")
+
+    def performance_audio(self, piece: str, name: str) -> tuple[np.ndarray, int, list[NoteEvent]]:
+        """The waveform of performance ``name`` of ``piece``, its sample rate and the notes it
+        plays (for rendition augmentations); the default: the dataset keeps no audio."""
+        raise ParameterError(f"{self.root}: a {type(self).__name__} keeps no audio of its "
+                             "performances to make variants of")
 
     # -- what pictures draw -----------------------------------------------------------------
 
@@ -506,6 +522,99 @@ class Encoder(ABC):
     @abstractmethod
     def load(cls, path: Path) -> Encoder:
         """Read an encoder written by :meth:`save`."""
+
+
+class Augmentation(ABC):
+    """A random change to training snippets that the world makes to real ones (``ast fit --augment``).
+
+    An augmentation acts on one :attr:`modality` at one :attr:`stage`:
+
+    * ``"batch"`` — on every batch, vectorised over its samples
+      (:meth:`apply`): sheet windows ``[n, 1, height, width]`` with ink in
+      [0, 1], or spectrogram excerpts ``[n, 1, n_bins, frames]`` in the
+      dataset's ``log10(1 + magnitude)`` scale whose centre column is the
+      onset frame.  An audio augmentation that needs frames beyond the
+      excerpt (a tempo change reads further, a reverberation tail reads the
+      past) says how many in :meth:`extent`; the trainer cuts wider excerpts
+      and crops the result to the encoder's context.
+    * ``"rendition"`` — once per training rendition, before training, on its
+      waveform and notes (:meth:`vary`): a lossy codec, another instrument.
+      The result is a variant of that rendition with the same onset frames;
+      the trainer caches variants in the model folder and draws from them as
+      from any rendition.
+
+    Settings are a frozen dataclass, :attr:`Config`, checked by name and type
+    (``--augment-param NAME.KEY=VALUE``); every augmentation has ``p``, the
+    probability that a sample is changed.  The same generator gives the same
+    result.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from ast_toolkit import plugins
+    >>> rotate = plugins.create("augmentations", "rotate", p=1.0, degrees=4.0)
+    >>> rotate.modality, rotate.stage
+    ('sheet', 'batch')
+    >>> out = rotate.apply(torch.zeros(3, 1, 160, 200), np.random.default_rng(0))
+    >>> tuple(out.shape)
+    (3, 1, 160, 200)
+    """
+
+    #: Plugin name.
+    name: ClassVar[str] = ""
+    #: ``"sheet"`` or ``"audio"``.
+    modality: ClassVar[str] = ""
+    #: ``"batch"`` or ``"rendition"``.
+    stage: ClassVar[str] = "batch"
+    #: The settings (a frozen dataclass with at least ``p``).
+    Config: ClassVar[type]
+
+    def __init__(self, **params: Any) -> None:
+        from .config import make_config
+
+        self.config = make_config(self.Config, params, what=f"augmentation {self.name!r}")
+        p = getattr(self.config, "p", None)
+        if p is None or not 0.0 <= float(p) <= 1.0:
+            raise ParameterError(f"augmentation {self.name!r}: p must be a probability in [0, 1], "
+                                 f"got {p!r}")
+        self.spectrogram: SpectrogramSpec | None = None
+
+    def setup(self, *, spectrogram: SpectrogramSpec | None = None) -> None:
+        """Called once before training with the dataset's spectrogram settings (for
+        augmentations that need bin frequencies or the frame rate)."""
+        self.spectrogram = spectrogram
+
+    def extent(self, before: int, after: int) -> tuple[int, int]:
+        """Frames of input needed before and after the centre for ``before`` /
+        ``after`` frames of valid output (audio ``batch`` augmentations)."""
+        return before, after
+
+    def chosen(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Which of ``n`` samples to change (each with probability ``p``)."""
+        return rng.random(n) < float(self.config.p)
+
+    def apply(self, x: Any, rng: np.random.Generator) -> Any:
+        """Change a batch (``stage == "batch"``); returns a tensor of the same shape."""
+        raise NotImplementedError(f"augmentation {self.name!r} works on renditions (vary)")
+
+    def vary(self, audio: np.ndarray, sample_rate: int, events: Sequence[NoteEvent],
+             rng: np.random.Generator) -> np.ndarray:
+        """A variant of one rendition's waveform (``stage == "rendition"``).
+
+        Parameters
+        ----------
+        audio : np.ndarray [shape=(n_samples,)], float32
+        sample_rate : int
+        events : sequence of NoteEvent
+            The notes it plays, in its seconds.
+        rng : np.random.Generator
+
+        Returns
+        -------
+        np.ndarray [shape=(n_samples,)], float32
+            Same length and timing: onsets stay where they were.
+        """
+        raise NotImplementedError(f"augmentation {self.name!r} works on batches (apply)")
 
 
 class Objective(ABC):

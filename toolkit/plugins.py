@@ -64,6 +64,7 @@ GROUPS: dict[str, tuple[str, type]] = {
     "matchers": ("ast.matchers", interfaces.Matcher),
     "metrics": ("ast.metrics", interfaces.Metric),
     "importers": ("ast.importers", interfaces.Importer),
+    "augmentations": ("ast.augmentations", interfaces.Augmentation),
     # `ast` subcommands: click commands (objects, not classes), one module of
     # ast_toolkit.cli each for the bundled ones.
     "commands": ("ast.commands", click.Command),

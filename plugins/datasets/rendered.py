@@ -13,7 +13,7 @@ matching.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from ast_toolkit.errors import IntegrityError, ParameterError, UnknownNameError,
 from ast_toolkit.interfaces import Dataset
 from ast_toolkit import schemas
 from ast_toolkit.io import read_json, read_npy, sha256
-from ast_toolkit.types import (NoteHead, PairTable, Performance, PieceSequence, SnippetPair,
+from ast_toolkit.types import (NoteEvent, NoteHead, PairTable, Performance, PieceSequence, SnippetPair,
                                SpectrogramSpec, SystemBox)
 
 __all__ = ["RenderedDataset", "Rendition"]
@@ -337,18 +337,27 @@ class RenderedDataset(Dataset):
 
     def batch(self, table: PairTable, rows: np.ndarray | None = None, *,
               rng: np.random.Generator | None = None, audio_jitter: int = 0,
+              extent: tuple[int, int] | None = None,
+              variants: Mapping[tuple[str, str], Sequence[np.ndarray]] | None = None,
               rendition: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Sheet windows and spectrogram excerpts of some pairs of a :class:`PairTable`.
 
         With a generator, each pair gets a random rendition of its piece
-        (soundfont × tempo) and its onset frame moves by up to ``audio_jitter``
-        frames; without one, the result is deterministic (``rendition``, or
-        each piece's first rendition).
+        (soundfont × tempo) — or one of that rendition's ``variants`` — and its
+        onset frame moves by up to ``audio_jitter`` frames; without one, the
+        result is deterministic (``rendition``, or each piece's first
+        rendition).  ``extent``: see :meth:`Dataset.batch`.
         """
         rows = np.arange(len(table)) if rows is None else np.asarray(rows)
         h, w = self.sheet_window
         sheets = np.zeros((len(rows), h, w), dtype=np.float32)
         audio = None
+        if extent is None:
+            width, offset = self.audio_context, 0
+        else:
+            before, after = extent
+            width = before + after
+            offset = width // 2 - before  # window() centres: move the onset to column `before`
         events, xs = table.columns["event"], table.columns["x"]
         for k, row in enumerate(rows):
             piece, event = table.pieces[row], int(events[row])
@@ -359,16 +368,39 @@ class RenderedDataset(Dataset):
             else:
                 name = rendition if rendition in names else names[0]
             r = self.rendition(piece, name)
+            spectrogram = r.spectrogram
+            extra = variants.get((piece, name)) if variants and rng is not None else None
+            if extra:
+                pick = int(rng.integers(len(extra) + 1))
+                spectrogram = spectrogram if pick == 0 else extra[pick - 1]
             frame = int(r.frames[min(event, len(r.frames) - 1)])
             if rng is not None and audio_jitter:
                 frame += int(rng.integers(-audio_jitter, audio_jitter + 1))
-            excerpt = window(r.spectrogram, frame, self.audio_context)
+            excerpt = window(spectrogram, frame + offset, width)
             if audio is None:
                 audio = np.zeros((len(rows),) + excerpt.shape, dtype=np.float32)
             audio[k] = excerpt
         if audio is None:
-            audio = np.zeros((0, 0, self.audio_context), dtype=np.float32)
+            audio = np.zeros((0, 0, width), dtype=np.float32)
         return sheets, audio
+
+    def performance_audio(self, piece: str, name: str) -> tuple[np.ndarray, int, list[NoteEvent]]:
+        """The rendition's ``audio.flac``, its sample rate and its notes (velocity: the
+        dataset's synthesis setting)."""
+        import soundfile as sf
+
+        rdir = self.folder(piece) / "renditions" / name
+        meta = self._read(piece, f"renditions/{name}/rendition.json", schemas.Rendition)
+        path = rdir / "audio.flac"
+        self._check(piece, path)
+        try:
+            audio, rate = sf.read(str(path), dtype="float32", always_2d=False)
+        except (RuntimeError, sf.LibsndfileError) as exc:
+            raise IntegrityError(f"{path}: cannot be read ({exc}); {self._repair}") from None
+        velocity = int((self.spec.get("synthesis") or {}).get("velocity") or 64)
+        events = [NoteEvent(float(e[0]), float(e[1]), int(e[2]), velocity, e[3])
+                  for e in meta["events"] if int(e[2]) >= 0]
+        return (audio if audio.ndim == 1 else audio.mean(axis=1)), int(rate), events
 
     # -- sequences ----------------------------------------------------------------------
 

@@ -39,6 +39,17 @@ from ._common import (PluginOption, ProgressDisplay, console, err_console, parse
 @click.option("--seed", type=int, help="Random seed.  [default: 0]")
 @click.option("--val-candidates", type=int, help="Validation pairs per epoch.  [default: 1000]")
 @click.option("--no-augment", is_flag=True, help="No sheet shift/scale, onset jitter or random renditions.")
+@click.option("--augment", "augment", multiple=True, metavar="NAME[,NAME…]",
+              help="Augmentation plugins (`ast plugins list --group augmentations`) or presets, "
+              "applied in this order on top of the recipe's: sheet (rotate, scale, shift, "
+              "elastic, blur, sheet-noise, ink, jpeg, paper), audio (tempo, tuning, reverb, "
+              "audio-noise, eq), renditions (codec, soundfont: variants made once before "
+              "training), all, none.")
+@click.option("--augment-param", "augment_params", multiple=True, metavar="NAME.KEY=VALUE",
+              help="An augmentation's setting (repeatable), e.g. tempo.high=1.3, reverb.p=0.3; "
+              "`ast plugins show augmentations NAME` lists them.")
+@click.option("--variants", type=int, help="Variants per training piece made by each "
+              "rendition augmentation (codec, soundfont).  [default: 1]")
 @click.option("--time-limit", type=float, metavar="MINUTES",
               help="Stop training after this long and finish the model normally.")
 @click.option("--device", default="auto", show_default=True,
@@ -55,7 +66,8 @@ def command(ctx: click.Context, dataset: str, encoder: str | None, init: str | N
             params: tuple[str, ...], loss_params: tuple[str, ...], epochs: int | None,
             epoch_samples: int | None, batch_size: int | None, lr: float | None,
             patience: int | None, refinements: int | None, seed: int | None,
-            val_candidates: int | None, no_augment: bool, time_limit: float | None,
+            val_candidates: int | None, no_augment: bool, augment: tuple[str, ...],
+            augment_params: tuple[str, ...], variants: int | None, time_limit: float | None,
             device: str, no_amp: bool, resume: bool, exist_ok: bool,
             register_name: str | None, registry_file: str, as_json: bool) -> None:
     """Train an encoder on aligned sheet/audio snippet pairs of a dataset.
@@ -74,12 +86,19 @@ def command(ctx: click.Context, dataset: str, encoder: str | None, init: str | N
       ast fit -d folk-dcca -e dcca --loss dcca -o models/folk-dcca
       ast fit -d chorales -e timm -p sheet_backbone=resnet18 -o models/chorales-r18
       ast fit -d chorales --init models/ucasr-mc --lr 1e-4 --time-limit 10 -o models/ucasr-ft
+      ast fit -d chorales --augment sheet,audio -o models/chorales-robust
+      ast fit -d chorales --augment tempo,reverb --augment-param tempo.high=1.3 -o models/c
     """
+    from ..learn.augment import expand
     from ..learn.training import fit, fit_config  # torch: imported when training, not for --help
+
+    names = expand(augment)  # a misspelt name fails now, with a did-you-mean
 
     cfg = fit_config(max_epochs=epochs, epoch_samples=epoch_samples, batch_size=batch_size,
                      lr=lr, patience=patience, refinements=refinements, seed=seed,
                      val_candidates=val_candidates, augment=False if no_augment else None,
+                     augmentations=names or None, augment_params=augment_params or None,
+                     variants=variants,
                      time_limit=time_limit, device=device, amp=False if no_amp else None)
     try:
         with ProgressDisplay(enabled=not as_json) as show:

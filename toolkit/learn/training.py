@@ -40,6 +40,7 @@ import json
 import math
 import os
 import queue
+import shutil
 import threading
 import time
 import typing
@@ -62,6 +63,7 @@ from ..interfaces import Dataset
 from ..io import atomic_write_text, writes_folder
 from ..progress import Progress, Reporter
 from ..types import PairTable
+from .augment import VARIANTS_DIR, Augmenter, make_variants
 from .encoder import atomic_torch_save, check_finite, read_checkpoint
 from .modelfile import CONFIG_FILE, WEIGHTS_FILE, model_fingerprint, read_model_config
 
@@ -95,6 +97,15 @@ class FitConfig:
     val_candidates : int
         Validation pairs (evenly spaced) for the per-epoch R@1 / MRR.
     augment : bool
+        Augment at all: the recipe's shift, scale, onset jitter and random rendition,
+        plus ``augmentations``.
+    augmentations : tuple of str
+        ``ast.augmentations`` plugins or presets (:data:`~ast_toolkit.learn.augment.PRESETS`),
+        applied in this order (``--augment``).
+    augment_params : tuple of str
+        Their settings, ``NAME.KEY=VALUE`` (``--augment-param``).
+    variants : int
+        Variants per training piece made by each rendition augmentation.
     sheet_shift : float
         Largest vertical shift of a sheet window, pixels.
     sheet_scale : (float, float)
@@ -131,6 +142,9 @@ class FitConfig:
     seed: int = 0
     val_candidates: int = 1000
     augment: bool = True
+    augmentations: tuple[str, ...] = ()
+    augment_params: tuple[str, ...] = ()
+    variants: int = 1
     sheet_shift: float = 5.0
     sheet_scale: tuple[float, float] = (0.95, 1.05)
     audio_jitter: int = 1
@@ -152,6 +166,10 @@ class FitConfig:
         if not (math.isfinite(self.sheet_shift) and self.sheet_shift >= 0) or self.audio_jitter < 0:
             raise ValueError(f"sheet_shift and audio_jitter must be >= 0, got {self.sheet_shift} "
                              f"and {self.audio_jitter}")
+        if self.variants < 0:
+            raise ValueError(f"variants must be >= 0, got {self.variants}")
+        if self.augmentations and not self.augment:
+            raise ValueError("augmentations were named but augment is off (--no-augment)")
         if self.patience < 1 or self.refinements < 0:
             raise ValueError("patience must be >= 1 and refinements >= 0")
         lo, hi = self.sheet_scale
@@ -435,6 +453,13 @@ class Trainer:
             raise ParameterError(f"{self.ds.root}: the valid split has {len(self.valid_pairs)} "
                                  "pairs; need >= 2")
         self.val_index = evenly_spaced(len(self.valid_pairs), cfg.val_candidates)
+        self.augmenter = Augmenter(cfg.augmentations if cfg.augment else (), cfg.augment_params,
+                                   spectrogram=self.ds.spectrogram)
+        context = int(self.ds.audio_context)
+        #: frames before / after the onset that batches cut (None: the encoder's context)
+        self.extent = self.augmenter.extent(context // 2, context - context // 2) \
+            if self.augmenter.audio else None
+        self.variants: dict[tuple[str, str], list[np.ndarray]] = {}
         self.enc.to(self.device)
         self.obj.to(self.device)
         self.trainable = list(self.enc.parameters()) + list(self.obj.parameters())
@@ -504,7 +529,13 @@ class Trainer:
             if len(rows) < 2:
                 break
             if cfg.augment:
-                sheets, audio = self.ds.batch(table, rows, rng=rng, audio_jitter=cfg.audio_jitter)
+                extra: dict[str, Any] = {}
+                if self.extent is not None:
+                    extra["extent"] = self.extent
+                if self.variants:
+                    extra["variants"] = self.variants
+                sheets, audio = self.ds.batch(table, rows, rng=rng, audio_jitter=cfg.audio_jitter,
+                                              **extra)
                 aug = np.random.default_rng(rng.integers(2**63))
             else:
                 sheets, audio = self.ds.batch(table, rows)
@@ -518,6 +549,11 @@ class Trainer:
         xa = torch.from_numpy(audio)[:, None].to(self.device)
         if aug is not None:
             xs = augment_sheets(xs, aug, shift=cfg.sheet_shift, scale=cfg.sheet_scale)
+            if self.augmenter:
+                xs = self.augmenter.apply_sheets(xs, aug)
+                if self.extent is not None:
+                    xa = self.augmenter.apply_audio(xa, aug, before=self.extent[0],
+                                                    context=int(self.ds.audio_context))
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             s = enc.sheet_features(xs)
             a = enc.audio_features(xa)
@@ -690,6 +726,7 @@ class Trainer:
                         **({"staff_space": self.ds.staff_space} if self.ds.staff_space else {}),
                         "system_margin": int(self.ds.system_margin)},
             "fit": {**dataclasses.asdict(self.cfg), "device": str(self.device), "amp": self.amp},
+            "augmentations": self.augmenter.describe(),
             "init": self.init,
             "training": {"epochs": state.epoch, "best_epoch": state.best_epoch,
                          "stopped": state.stopped, "seconds": round(state.seconds, 1),
@@ -700,6 +737,7 @@ class Trainer:
         self.enc.save(self.out, extra=extra)  # weights.pt, then config.json: the completion mark
         for name in (CHECKPOINT, BEST):
             (self.out / name).unlink(missing_ok=True)
+        shutil.rmtree(self.out / VARIANTS_DIR, ignore_errors=True)  # a cache of the run only
         return FitResult(self.out, state.epoch, state.best_epoch, val, state.seconds,
                          state.stopped, state.log)
 
@@ -713,6 +751,10 @@ class Trainer:
             f"{self.device}" + (" (bfloat16)" if self.amp else ""),
             event="start", device=str(self.device), amp=self.amp,
             train_pairs=len(self.train_pairs), valid_pairs=int(len(self.val_index)))
+        if self.augmenter.renditions:
+            self.variants = make_variants(self.ds, self.train_pairs, self.augmenter, self.out,
+                                          variants=self.cfg.variants, seed=self.cfg.seed,
+                                          progress=self.report.callback)
         if self.init is not None and not self.state.log:
             self.validate_start()
         while not self.state.stopped:

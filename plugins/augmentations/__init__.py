@@ -1,0 +1,1 @@
+"""Bundled augmentations (``ast.augmentations``): sheet windows, spectrogram excerpts, renditions."""
