@@ -251,3 +251,31 @@ def test_soundfont_variant_plays_the_same_notes():
     out = plugin.vary(np.zeros(2 * 22050, np.float32), 22050, events, np.random.default_rng(0))
     level = np.abs(out).reshape(-1, 2205).max(axis=1)  # per 0.1 s
     assert level[:4].max() < 0.01 and level[5] > 0.01 and level[10] > 0.01
+
+
+def test_fit_learns_from_several_datasets_at_once(tunes, tmp_path, ast_cmd):
+    other = tmp_path / "other"
+    proc = ast_cmd("data", "render", "music21:essenFolksong/han1.abc", "--limit", "4",
+                   "--soundfont", "TimGM6mb", "--tempo", "1.0", "--out", str(other),
+                   "--workers", "1")
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "m"
+    cfg = FitConfig(**{**QUICK, "max_epochs": 1})
+    fit([tunes, other], out, encoder="cnn", params=TINY, config=cfg)
+    done = json.loads((out / "config.json").read_text())
+    assert done["dataset"]["roots"] == [str(tunes.resolve()), str(other.resolve())]
+    assert done["dataset"]["staff_space"] == 7.0
+    joined = open_dataset(tunes)
+    from ast_toolkit.data.collections import Joined
+
+    both = Joined([joined, open_dataset(other)])
+    table = both.pair_table("train")
+    assert len(table) == len(joined.pair_table("train")) + len(open_dataset(other).pair_table("train"))
+    assert len(set(table.sheet_id[: len(joined.pair_table("train"))]) &
+               set(table.sheet_id[len(joined.pair_table("train")):])) == 0
+    rows = np.array([len(table) - 1, 0, len(table) // 2])
+    sheets, audio = both.batch(table, rows)
+    alone, _ = joined.batch(joined.pair_table("train"), np.array([0]))
+    assert np.array_equal(sheets[1], alone[0])  # row order kept across the parts
+    with pytest.raises(ParameterError, match="piece id"):
+        fit([tunes, tunes], tmp_path / "twice", encoder="cnn", params=TINY, config=cfg)

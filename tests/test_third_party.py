@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 import numpy as np
+import torch
 import pytest
 
 from conftest import ROOT
@@ -20,7 +21,8 @@ from conftest import ROOT
 EXAMPLE = ROOT / "examples" / "ast-plugin-example"
 PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
 KINDS = {("metrics", "ndcg@k"), ("matchers", "mean"), ("encoders", "tiny"),
-         ("renderers", "scanned"), ("datasets", "arrays"), ("commands", "arrays")}
+         ("renderers", "scanned"), ("datasets", "arrays"), ("commands", "arrays"),
+         ("augmentations", "mask")}
 
 pytestmark = pytest.mark.install
 
@@ -180,6 +182,22 @@ def test_encoder_trains_and_evaluates(installed, ast_cmd, tunes, tmp_path):
     assert json.loads((model / "config.json").read_text())["encoder"] == "tiny"
     out = ast_cmd("eval", "snippets", "-m", str(model), "--candidates", "100", "--json", check=True)
     assert 0 < json.loads(out.stdout)["directions"]["a2s"]["mrr"] <= 1
+
+
+def test_augmentation_trains_with_the_bundled_ones(installed, ast_cmd, tunes, tmp_path):
+    from ast_toolkit.learn.augment import Augmenter
+
+    aug = Augmenter(["mask", "tempo"], ["mask.p=1"])
+    x = torch.rand(4, 1, 92, 42) + 0.1
+    out = aug.apply_audio(x, np.random.default_rng(0), before=21, context=42)
+    assert out.shape == x.shape and (out == 0).any() and not (x == 0).any()
+    model = tmp_path / "masked"
+    out = ast_cmd("fit", "-d", str(tunes), "-p", "filters=[8,16,16,16]", "--epochs", "1",
+                  "--epoch-samples", "120", "--batch-size", "40", "--val-candidates", "60",
+                  "--augment", "mask,tempo", "--augment-param", "mask.frames=4", "-o", str(model))
+    assert out.returncode == 0, out.stderr
+    recorded = json.loads((model / "config.json").read_text())["augmentations"]
+    assert recorded["mask"]["frames"] == 4 and "tempo" in recorded
 
 
 def test_uninstalled_plugins_are_gone(installed, ast_cmd, tmp_path):

@@ -10,9 +10,10 @@ from ._common import (PluginOption, ProgressDisplay, console, err_console, parse
 
 
 @click.command("fit")
-@click.option("--dataset", "-d", "dataset", required=True, metavar="NAME|DIR",
+@click.option("--dataset", "-d", "dataset", required=True, multiple=True, metavar="NAME|DIR",
               help="A dataset folder, or a registry dataset rendered to $AST_DATA/NAME "
-              "(default data/NAME).")
+              "(default data/NAME).  Repeat it to learn from several datasets at once (same "
+              "spectrogram and page scale: one preset).")
 @click.option("--encoder", "-e", metavar="NAME", cls=PluginOption, plugin_group="encoders",
               help="Encoder plugin.  [default: cnn, or the --init model's]")
 @click.option("--init", "init", metavar="NAME|DIR",
@@ -61,7 +62,7 @@ from ._common import (PluginOption, ProgressDisplay, console, err_console, parse
 @register_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
-def command(ctx: click.Context, dataset: str, encoder: str | None, init: str | None,
+def command(ctx: click.Context, dataset: tuple[str, ...], encoder: str | None, init: str | None,
             objective: str, out: str,
             params: tuple[str, ...], loss_params: tuple[str, ...], epochs: int | None,
             epoch_samples: int | None, batch_size: int | None, lr: float | None,
@@ -87,6 +88,7 @@ def command(ctx: click.Context, dataset: str, encoder: str | None, init: str | N
       ast fit -d chorales -e timm -p sheet_backbone=resnet18 -o models/chorales-r18
       ast fit -d chorales --init models/ucasr-mc --lr 1e-4 --time-limit 10 -o models/ucasr-ft
       ast fit -d chorales --augment sheet,audio -o models/chorales-robust
+      ast fit -d folk -d chorales -d piano --augment all -o models/mixed
       ast fit -d chorales --augment tempo,reverb --augment-param tempo.high=1.3 -o models/c
     """
     from ..learn.augment import expand
@@ -102,7 +104,7 @@ def command(ctx: click.Context, dataset: str, encoder: str | None, init: str | N
                      time_limit=time_limit, device=device, amp=False if no_amp else None)
     try:
         with ProgressDisplay(enabled=not as_json) as show:
-            result = fit(dataset, out, encoder=encoder, params=parse_params(params),
+            result = fit(list(dataset) if len(dataset) > 1 else dataset[0], out, encoder=encoder, params=parse_params(params),
                          objective=objective, objective_params=parse_params(loss_params, "--loss-param"),
                          config=cfg, resume=resume, exist_ok=exist_ok, registry=registry_of(ctx),
                          register_as=register_name, registry_file=registry_file, init=init,

@@ -19,7 +19,8 @@ import numpy as np
 
 from ..errors import ParameterError
 from ..interfaces import Dataset, Reader
-from ..types import NoteHead, Performance, PieceSequence, SpectrogramSpec, SystemBox
+from ..types import (NoteEvent, NoteHead, PairTable, Performance, PieceSequence, SpectrogramSpec,
+                     SystemBox)
 from .recordings import Recordings
 from .sheets import PDF_DPI, Sheets
 
@@ -51,6 +52,12 @@ class Joined(Dataset):
                          sheet_window=parts[0].sheet_window, audio_context=parts[0].audio_context)
         self.parts = list(parts)
         self.name = "+".join(p.name for p in parts)
+        # the page scale the parts' sheets share (a model trained on them records it)
+        spaces = {p.staff_space for p in parts if getattr(p, "staff_space", None)}
+        margins = {int(getattr(p, "system_margin", 0)) for p in parts}
+        self.staff_space = spaces.pop() if len(spaces) == 1 else None
+        self.system_margin = margins.pop() if len(margins) == 1 else 0
+        self._mixed_scale = len(spaces) > 0 or len(margins) > 0
         self._owner: dict[str, Dataset] = {}
         for part in parts:
             for pid in part.piece_ids():
@@ -102,6 +109,63 @@ class Joined(Dataset):
 
     def performance(self, piece: str, name: str | None = None) -> Performance:
         return self.part(piece).performance(piece, name)
+
+    def performance_audio(self, piece: str, name: str) -> tuple[np.ndarray, int, list[NoteEvent]]:
+        return self.part(piece).performance_audio(piece, name)
+
+    # -- training on several datasets at once ----------------------------------------------
+
+    def check_trainable(self) -> None:
+        """Refuse parts a model cannot learn from together: other spectrogram settings,
+        another page scale (staff space or system margin)."""
+        first = self.parts[0]
+        for part in self.parts[1:]:
+            if part.spectrogram != first.spectrogram:
+                raise ParameterError(f"{part.root} and {first.root} have other spectrogram "
+                                     f"settings ({part.spectrogram} vs {first.spectrogram}); a "
+                                     "model learns from one")
+        if self._mixed_scale:
+            shown = ", ".join(f"{p.root}: staff space {getattr(p, 'staff_space', None)}, "
+                              f"margin {getattr(p, 'system_margin', 0)}" for p in self.parts)
+            raise ParameterError(f"the datasets were engraved at other scales ({shown}); a model "
+                                 "learns one page scale — render them with one preset")
+
+    def pair_table(self, split: str) -> PairTable:
+        """The parts' tables one after the other; sheet ids kept apart."""
+        tables = [p.pair_table(split) for p in self.parts]
+        names = {tuple(sorted(t.columns)) for t in tables if len(t)}
+        if len(names) > 1:
+            raise ParameterError("the datasets describe their pairs differently (dataset "
+                                 "plugins of other kinds); train on one kind")
+        pieces: list[str] = []
+        ids, columns = [], {}
+        offset = 0
+        for t in tables:
+            pieces.extend(t.pieces)
+            ids.append(np.asarray(t.sheet_id, np.int64) + offset)
+            offset += int(np.max(t.sheet_id)) + 1 if len(t) else 0
+            for k, v in t.columns.items():
+                columns.setdefault(k, []).append(v)
+        return PairTable(tuple(pieces), np.concatenate(ids) if ids else np.zeros(0, np.int64),
+                         {k: np.concatenate(v) for k, v in columns.items()})
+
+    def batch(self, table: PairTable, rows: np.ndarray | None = None, **options: Any
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Each row cut by the part its piece belongs to, in the order asked."""
+        rows = np.arange(len(table)) if rows is None else np.asarray(rows)
+        owners = [self.parts.index(self.part(table.pieces[r])) for r in rows]
+        sheets = audio = None
+        for k in sorted(set(owners)):
+            mine = np.flatnonzero(np.asarray(owners) == k)
+            s, a = self.parts[k].batch(table.take(rows[mine]), **options)
+            if sheets is None:
+                sheets = np.zeros((len(rows),) + s.shape[1:], np.float32)
+                audio = np.zeros((len(rows),) + a.shape[1:], np.float32)
+            sheets[mine], audio[mine] = s, a
+        if sheets is None:
+            h, w = self.sheet_window
+            return np.zeros((0, h, w), np.float32), np.zeros((0, 0, self.audio_context), np.float32)
+        return sheets, audio
 
 
 def user_collection(*, sheets: Sequence[str | os.PathLike] | None = None,

@@ -181,7 +181,15 @@ def dataset_of_model(config: dict[str, Any], dataset: str | os.PathLike | None =
     ast_toolkit.errors.ParameterError: the model does not record the dataset it was trained on; pass --dataset
     """
     if dataset is None:
-        dataset = (config.get("dataset") or {}).get("root")
+        recorded = config.get("dataset") or {}
+        roots = recorded.get("roots")
+        if roots:  # trained on several datasets at once
+            from .collections import Joined
+
+            ds = Joined([open_dataset(r, encoder=encoder, registry=registry) for r in roots])
+            warn_on_frame_timing(config, ds)
+            return ds
+        dataset = recorded.get("root")
         if not dataset:
             raise ParameterError("the model does not record the dataset it was trained on; "
                                  "pass --dataset")

@@ -68,6 +68,7 @@ from .encoder import atomic_torch_save, check_finite, read_checkpoint
 from .modelfile import CONFIG_FILE, WEIGHTS_FILE, model_fingerprint, read_model_config
 
 __all__ = ["FitConfig", "FitResult", "TrainState", "Trainer", "fit", "fit_config", "pick_device",
+           "cpu_bfloat16",
            "augment_sheets"]
 
 CHECKPOINT = "checkpoint.pt"
@@ -120,7 +121,9 @@ class FitConfig:
     device : str
         ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda``, ``cuda:1`` …
     amp : bool
-        Mixed precision (bfloat16 autocast) on a GPU; ignored on the CPU.
+        Mixed precision (bfloat16 autocast) on a GPU, and on a CPU that computes
+        in bfloat16 natively (AVX512-BF16 or AMX: about twice the pairs per
+        second of float32 on 2 cores, ``benchmarks/fit.py``); float32 elsewhere.
 
     Examples
     --------
@@ -286,6 +289,20 @@ class TrainState:
         return cls(**data)
 
 
+def cpu_bfloat16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (oneDNN's AVX512-BF16 or AMX kernels).
+
+    Examples
+    --------
+    >>> cpu_bfloat16() in (True, False)
+    True
+    """
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN
+        return False
+
+
 def pick_device(name: str = "auto") -> torch.device:
     """``auto``: CUDA when available, else CPU; otherwise the named device, checked.
 
@@ -400,6 +417,23 @@ def _init_encoder(init: str | os.PathLike, encoder: str | None, params: dict[str
                       "dataset": (cfg.get("dataset") or {}).get("name")}
 
 
+def _open_training_data(dataset: Any, encoder: Any, registry: Registry | None) -> Dataset:
+    """One dataset, or several (a list) learnt from together as one."""
+    if isinstance(dataset, Dataset):
+        return dataset
+    if isinstance(dataset, (list, tuple)):
+        if not dataset:
+            raise ParameterError("no dataset to train on")
+        if len(dataset) > 1:
+            from ..data.collections import Joined
+
+            joined = Joined([_open_training_data(d, encoder, registry) for d in dataset])
+            joined.check_trainable()
+            return joined
+        dataset = dataset[0]
+    return open_dataset(dataset, encoder=encoder, registry=registry)
+
+
 class Trainer:
     """One training run of ``encoder`` with ``objective`` on a dataset, as named steps.
 
@@ -415,7 +449,7 @@ class Trainer:
     >>> result = trainer.finish()  # doctest: +SKIP
     """
 
-    def __init__(self, dataset: str | os.PathLike | Dataset, out: str | os.PathLike, *,
+    def __init__(self, dataset: str | os.PathLike | Dataset | list, out: str | os.PathLike, *,
                  encoder: str = "cnn", params: dict[str, Any] | None = None,
                  objective: str = "ranking", objective_params: dict[str, Any] | None = None,
                  config: FitConfig | None = None, dataset_name: str | None = None,
@@ -439,8 +473,7 @@ class Trainer:
         self.obj = plugins.create("objectives", objective, **self.objective_params)
         if self.obj.cca != "none":  # the objective declares that it needs a CCA head
             self.enc.set_head("cca")
-        self.ds = dataset if isinstance(dataset, Dataset) else \
-            open_dataset(dataset, encoder=self.enc, registry=registry)
+        self.ds = _open_training_data(dataset, self.enc, registry)
         if init_cfg is not None:  # fine-tuning on data of another frame timing: say so
             warn_on_frame_timing(init_cfg, self.ds)
         self.dataset_name = dataset_name or self.ds.name
@@ -464,7 +497,7 @@ class Trainer:
         self.obj.to(self.device)
         self.trainable = list(self.enc.parameters()) + list(self.obj.parameters())
         self.optim = torch.optim.Adam(self.trainable, lr=cfg.lr)
-        self.amp = cfg.amp and self.device.type == "cuda"
+        self.amp = cfg.amp and (self.device.type == "cuda" or cpu_bfloat16())
         self.spec = self._run_spec()
         self.state = TrainState(lr=cfg.lr)
         self.report = Reporter(progress, "train", total=cfg.epoch_samples, unit="pairs",
@@ -479,7 +512,7 @@ class Trainer:
         fit_cfg.pop("time_limit")  # may change on resume
         fit_cfg.pop("device")
         return {
-            "dataset": str(self.ds.root.resolve()),
+            "dataset": self._roots(),
             "encoder": self.encoder_name,
             "params": dataclasses.asdict(self.enc.config),
             "objective": self.objective_name,
@@ -487,6 +520,10 @@ class Trainer:
             "fit": json.loads(json.dumps(fit_cfg)),
             "init": self.init,
         }
+
+    def _roots(self) -> str | list[str]:
+        parts = getattr(self.ds, "parts", None)
+        return [str(p.root.resolve()) for p in parts] if parts else str(self.ds.root.resolve())
 
     def resume(self) -> None:
         """Continue from ``OUT/checkpoint.pt``: weights, optimiser and :class:`TrainState`."""
@@ -720,6 +757,7 @@ class Trainer:
             "objective": self.objective_name,
             "objective_params": self.objective_params,
             "dataset": {"name": self.dataset_name, "root": str(self.ds.root.resolve()),
+                        **({"roots": self._roots()} if isinstance(self._roots(), list) else {}),
                         "spectrogram_bins": int(self.enc.audio_shape[0]),
                         "spectrogram": self.ds.spectrogram.to_dict(),
                         # the page scale: a user's scans are rescaled to it
@@ -799,7 +837,7 @@ def _finished(out: Path, encoder: str | None, objective: str, init: str | os.Pat
 
 
 @writes_folder("out", what="ast fit")
-def fit(dataset: str | os.PathLike | Dataset, out: str | os.PathLike, *, encoder: str | None = None,
+def fit(dataset: str | os.PathLike | Dataset | list, out: str | os.PathLike, *, encoder: str | None = None,
         params: dict[str, Any] | None = None, objective: str = "ranking",
         objective_params: dict[str, Any] | None = None, config: FitConfig | None = None,
         resume: bool = False, exist_ok: bool = False, dataset_name: str | None = None,
@@ -811,9 +849,10 @@ def fit(dataset: str | os.PathLike | Dataset, out: str | os.PathLike, *, encoder
 
     Parameters
     ----------
-    dataset : str, path or Dataset
+    dataset : str, path, Dataset or list of them
         A dataset folder, a registry name rendered to ``$AST_DATA/NAME``, or an
-        open dataset.
+        open dataset; a list: several learnt from together (their pairs pooled,
+        validation on all their valid splits).
     out : path
         The model folder to write (see the module docstring).
     encoder : str or None
