@@ -16,7 +16,12 @@ imported MSMD weights; minute 0 is then the starting weights).
         --init models/ucasr-mc --lr 1e-4 ... --out benchmarks/runs/ttq-ucasr-ft
 
 The run folder is resumable: run the same command again to continue (marks
-already measured are kept in ``OUT/ttq.json``).
+already measured are kept in ``OUT/ttq.json``).  The curves of several runs in
+one picture::
+
+    .venv/bin/python benchmarks/time_to_quality.py --plot docs/time-to-quality.png \
+        "from scratch=benchmarks/results/ttq-cnn-scratch.json" \
+        "MSMD weights, fine-tuned=benchmarks/results/ttq-ucasr-ft.json"
 """
 
 from __future__ import annotations
@@ -50,7 +55,36 @@ def _evaluate(trainer: Trainer, candidates: int) -> dict:
             "candidates": report["candidates"]}
 
 
+def plot(out: str, curves: list[str], target: float = 0.5) -> None:
+    from ast_toolkit.plotting import pyplot, save_figure
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for item in curves:
+        label, _, path = item.rpartition("=")
+        record = json.loads(Path(path).read_text())
+        pts = sorted(record["points"], key=lambda p: p["train_minutes"])
+        x = [p["train_minutes"] for p in pts]
+        ax.plot(x, [p["a2s_r1"] for p in pts], "o-", label=f"{label or path}: A2S R@1")
+        ax.plot(x, [p["s2a_r1"] for p in pts], "s--", alpha=0.6, label=f"{label or path}: S2A R@1")
+    ax.axhline(target, color="grey", lw=0.8, ls=":")
+    ax.axvline(30, color="grey", lw=0.8, ls=":")
+    ax.text(30.3, target + 0.01, "target", color="grey", fontsize=8)
+    cands = {json.loads(Path(c.rpartition("=")[2]).read_text()).get("candidates") for c in curves}
+    ax.set_xlabel("training minutes (2-core CPU)")
+    ax.set_ylabel(f"test R@1 among {', '.join(str(c) for c in cands if c)} chorale pairs")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    save_figure(fig, out, dpi=120)
+
+
 def main() -> None:
+    import sys
+
+    if len(sys.argv) > 2 and sys.argv[1] == "--plot":
+        plot(sys.argv[2], sys.argv[3:])
+        return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dataset", default="data/chorales")
     ap.add_argument("--encoder", default=None)

@@ -206,12 +206,13 @@ def test_bad_settings_are_refused_by_name():
         Augmenter(["codec"], ["codec.high=1.0"])
 
 
-def test_fit_with_every_augmentation_records_them_and_drops_its_cache(tunes, tmp_path):
-    cfg = FitConfig(**QUICK, seed=4, augmentations=("all",), augment_params=("reverb.bank=2",))
+def test_fit_with_soundfont_variants_records_them_and_drops_its_cache(tunes, tmp_path):
+    cfg = FitConfig(**{**QUICK, "max_epochs": 1}, augmentations=("soundfont", "eq"),
+                    augment_params=("eq.gain=3",), variants=2)
     fit(tunes, tmp_path / "a", encoder="cnn", params=TINY, config=cfg)
     done = json.loads((tmp_path / "a" / "config.json").read_text())
-    assert set(done["augmentations"]) == set(PRESETS["all"])
-    assert done["augmentations"]["reverb"]["bank"] == 2
+    assert set(done["augmentations"]) == {"soundfont", "eq"}
+    assert done["augmentations"]["eq"]["gain"] == 3 and done["fit"]["variants"] == 2
     assert not (tmp_path / "a" / "augmented").exists()  # the variants were a cache of the run
 
 
@@ -223,6 +224,9 @@ def test_augmented_fit_is_seeded_and_resumes_exactly(tunes, tmp_path):
                     augment_params=("reverb.bank=2",))
     a, c = tmp_path / "a", tmp_path / "c"
     fit(tunes, a, encoder="cnn", params=TINY, config=cfg)
+    recorded = json.loads((a / "config.json").read_text())["augmentations"]
+    assert set(recorded) == set(PRESETS["sheet"] + PRESETS["audio"]) | {"codec"}
+    assert recorded["reverb"]["bank"] == 2
 
     def kill(step):
         if step.task == "train" and step.message is None and step.info.get("epoch") == 2:
