@@ -86,6 +86,7 @@ def main() -> None:
         rows_out.append({"what": f"training step ({args.encoder}, bfloat16 autocast, as ast fit)",
                          "kind": "pipeline", "pairs_per_s": n / bf_s, "ms_per_batch": 1000 * bf_s})
 
+    ref_s = bf_s if cpu_bfloat16() else step_s  # the step ast fit takes here
     pieces = sorted(set(table.pieces))[: args.renditions]
     for name in plugins.names("augmentations"):
         t_setup = time.perf_counter()
@@ -119,9 +120,29 @@ def main() -> None:
         sec = _time(run, args.batches)
         rows_out.append({"what": name, "kind": f"{plugin.modality} batch", "pairs_per_s": n / sec,
                          "ms_per_batch": 1000 * sec, "setup_s": setup_s,
-                         "share_of_step": sec / step_s})
+                         "share_of_step": sec / ref_s})
 
-    print(f"| augmentation | kind | pairs/s | ms per batch of {n} | vs a training step |")
+    # the presets as training uses them: default p, in order, every augmentation of the preset
+    for preset in ("sheet", "audio"):
+        aug = Augmenter([preset], ["reverb.bank=4"] if preset == "audio" else [],
+                        spectrogram=ds.spectrogram)
+        if preset == "sheet":
+            def run(aug=aug):
+                aug.apply_sheets(xs, np.random.default_rng(2))
+        else:
+            before, after = aug.extent(context // 2, context - context // 2)
+            _, wide = ds.batch(table, rows, rng=np.random.default_rng(1), audio_jitter=1,
+                               extent=(before, after))
+            xw = torch.from_numpy(wide)[:, None]
+
+            def run(aug=aug, xw=xw, before=before):
+                aug.apply_audio(xw, np.random.default_rng(2), before=before, context=context)
+        sec = _time(run, args.batches)
+        rows_out.append({"what": f"preset {preset} (default p, all of it)", "kind": "preset",
+                         "pairs_per_s": n / sec, "ms_per_batch": 1000 * sec,
+                         "share_of_step": sec / ref_s})
+
+    print(f"| augmentation | kind | pairs/s | ms per batch of {n} | vs the training step |")
     print("|---|---|---|---|---|")
     for r in rows_out:
         if "s_per_audio_minute" in r:
@@ -129,7 +150,7 @@ def main() -> None:
                   "minute of audio | — |")
         else:
             share = f"{100 * r['share_of_step']:.0f} %" if "share_of_step" in r else "—"
-            print(f"| {r['what'] if r['kind'] == 'pipeline' else '`' + r['what'] + '`'} | "
+            print(f"| {r['what'] if r['kind'] in ('pipeline', 'preset') else '`' + r['what'] + '`'} | "
                   f"{r['kind']} | {r['pairs_per_s']:,.0f} | {r['ms_per_batch']:.1f} | {share} |")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

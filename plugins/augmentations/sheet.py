@@ -88,10 +88,16 @@ def _identity(n: int) -> np.ndarray:
     return m
 
 
-def _only(x: torch.Tensor, changed: torch.Tensor, pick: np.ndarray) -> torch.Tensor:
-    """``changed`` where ``pick``, ``x`` elsewhere (untouched, not resampled)."""
-    mask = torch.from_numpy(pick).to(x.device)[:, None, None, None]
-    return torch.where(mask, changed, x)
+def _on(x: torch.Tensor, pick: np.ndarray, change) -> torch.Tensor:
+    """``change(x[chosen], chosen)`` for the chosen windows, the others untouched: the
+    cost follows ``p``, not the batch size."""
+    idx = np.flatnonzero(pick)
+    if not len(idx):
+        return x
+    out = x.clone()
+    sel = torch.from_numpy(idx).to(x.device)
+    out[sel] = change(x[sel], idx)
+    return out
 
 
 def _range(what: str, low: float, high: float, *, minimum: float = 0.0) -> None:
@@ -118,7 +124,7 @@ class Rotate(Augmentation):
         m = _identity(len(x))
         m[:, 0, 0] = m[:, 1, 1] = np.cos(a)
         m[:, 0, 1], m[:, 1, 0] = -np.sin(a), np.sin(a)
-        return _only(x, warp(x, m), pick)
+        return _on(x, pick, lambda sub, idx: warp(sub, m[idx]))
 
 
 class Scale(Augmentation):
@@ -144,7 +150,7 @@ class Scale(Augmentation):
                                               len(x))), 1.0)
         m = _identity(len(x))
         m[:, 0, 0] = m[:, 1, 1] = 1.0 / s
-        return _only(x, warp(x, m), pick)
+        return _on(x, pick, lambda sub, idx: warp(sub, m[idx]))
 
 
 class Shift(Augmentation):
@@ -165,7 +171,7 @@ class Shift(Augmentation):
         m = _identity(len(x))
         m[:, 0, 2] = -rng.uniform(-self.config.x, self.config.x, len(x)) * pick
         m[:, 1, 2] = -rng.uniform(-self.config.y, self.config.y, len(x)) * pick
-        return _only(x, warp(x, m), pick)
+        return _on(x, pick, lambda sub, idx: warp(sub, m[idx]))
 
 
 class Elastic(Augmentation):
@@ -185,10 +191,14 @@ class Elastic(Augmentation):
         n, _, h, w = x.shape
         pick = self.chosen(n, rng)
         g = max(int(self.config.grid), 2)
-        coarse = rng.normal(0.0, self.config.alpha, (n, 2, g, g)) * pick[:, None, None, None]
-        flow = F.interpolate(torch.from_numpy(coarse.astype(np.float32)), size=(h, w),
-                             mode="bicubic", align_corners=True).permute(0, 2, 3, 1)
-        return _only(x, warp(x, _identity(n), flow=flow.to(x.device)), pick)
+        coarse = rng.normal(0.0, self.config.alpha, (n, 2, g, g)).astype(np.float32)
+
+        def change(sub, idx):
+            flow = F.interpolate(torch.from_numpy(coarse[idx]), size=(h, w), mode="bicubic",
+                                 align_corners=True).permute(0, 2, 3, 1)
+            return warp(sub, _identity(len(idx)), flow=flow.to(x.device))
+
+        return _on(x, pick, change)
 
 
 class Blur(Augmentation):
@@ -209,8 +219,8 @@ class Blur(Augmentation):
 
     def apply(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         pick = self.chosen(len(x), rng)
-        sigma = rng.uniform(self.config.low, self.config.high, len(x)) * pick
-        return _only(x, gaussian_blur(x, sigma), pick)
+        sigma = rng.uniform(self.config.low, self.config.high, len(x))
+        return _on(x, pick, lambda sub, idx: gaussian_blur(sub, sigma[idx]))
 
 
 class SheetNoise(Augmentation):
@@ -232,9 +242,15 @@ class SheetNoise(Augmentation):
 
     def apply(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         pick = self.chosen(len(x), rng)
-        sigma = rng.uniform(self.config.low, self.config.high, len(x)) * pick
-        noise = rng.standard_normal(x.shape).astype(np.float32) * sigma[:, None, None, None]
-        return (x + torch.from_numpy(noise.astype(np.float32)).to(x.device)).clamp(0.0, 1.0)
+        sigma = rng.uniform(self.config.low, self.config.high, len(x))
+        noise = torch.from_numpy(rng.standard_normal((int(pick.sum()),) + tuple(x.shape[1:]),
+                                                     dtype=np.float32))
+
+        def change(sub, idx):
+            scale = torch.from_numpy(sigma[idx].astype(np.float32))[:, None, None, None]
+            return (sub + (noise * scale).to(x.device)).clamp(0.0, 1.0)
+
+        return _on(x, pick, change)
 
 
 class Ink(Augmentation):
@@ -254,12 +270,16 @@ class Ink(Augmentation):
     def apply(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         n = len(x)
         pick = self.chosen(n, rng)
-        soft = gaussian_blur(x, np.full(n, 0.6))
-        t = torch.from_numpy((0.5 - rng.uniform(-self.config.amount, self.config.amount, n))
-                             .astype(np.float32)).to(x.device)[:, None, None, None]
-        hard = torch.from_numpy(rng.random(n) < self.config.binary).to(x.device)[:, None, None, None]
-        changed = torch.where(hard, (soft > t).to(x.dtype), torch.sigmoid((soft - t) * 12.0))
-        return _only(x, changed, pick)
+        t_all = (0.5 - rng.uniform(-self.config.amount, self.config.amount, n)).astype(np.float32)
+        hard_all = rng.random(n) < self.config.binary
+
+        def change(sub, idx):
+            soft = gaussian_blur(sub, np.full(len(idx), 0.6))
+            t = torch.from_numpy(t_all[idx]).to(x.device)[:, None, None, None]
+            hard = torch.from_numpy(hard_all[idx]).to(x.device)[:, None, None, None]
+            return torch.where(hard, (soft > t).to(x.dtype), torch.sigmoid((soft - t) * 12.0))
+
+        return _on(x, pick, change)
 
 
 class Jpeg(Augmentation):
@@ -312,15 +332,21 @@ class Paper(Augmentation):
     def apply(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         n, _, h, w = x.shape
         pick = self.chosen(n, rng)
-        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         angle = rng.uniform(0, 2 * np.pi, n)
-        ramp = (np.cos(angle)[:, None, None] * (xx / w - 0.5)
-                + np.sin(angle)[:, None, None] * (yy / h - 0.5)) + 0.5
-        dark = rng.uniform(0, self.config.light, n)[:, None, None] * np.clip(ramp, 0, 1)
+        depth = rng.uniform(0, self.config.light, n)
         coarse = rng.uniform(-1, 1, (n, 1, 6, 8)).astype(np.float32)
-        blotch = F.interpolate(torch.from_numpy(coarse), size=(h, w), mode="bilinear",
-                               align_corners=True)[:, 0].numpy()
-        blotch *= rng.uniform(0, self.config.texture, n)[:, None, None]
-        light = torch.from_numpy((1.0 - dark - np.abs(blotch)).astype(np.float32)).to(x.device)
-        paper = (1.0 - x) * light[:, None]  # brightness: paper 1, ink 0
-        return _only(x, (1.0 - paper).clamp(0.0, 1.0), pick)
+        texture = rng.uniform(0, self.config.texture, n)
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+
+        def change(sub, idx):
+            ramp = (np.cos(angle[idx])[:, None, None] * (xx / w - 0.5)
+                    + np.sin(angle[idx])[:, None, None] * (yy / h - 0.5)) + 0.5
+            dark = depth[idx][:, None, None] * np.clip(ramp, 0, 1)
+            blotch = F.interpolate(torch.from_numpy(coarse[idx]), size=(h, w), mode="bilinear",
+                                   align_corners=True)[:, 0].numpy()
+            blotch *= texture[idx][:, None, None]
+            light = torch.from_numpy((1.0 - dark - np.abs(blotch)).astype(np.float32))
+            paper = (1.0 - sub) * light[:, None].to(x.device)  # brightness: paper 1, ink 0
+            return (1.0 - paper).clamp(0.0, 1.0)
+
+        return _on(x, pick, change)
