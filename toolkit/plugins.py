@@ -232,7 +232,7 @@ def discover(group: str | None = None) -> list[PluginInfo]:
     >>> discover("metric")
     Traceback (most recent call last):
     ...
-    ast_toolkit.errors.ParameterError: unknown plugin group 'metric'; did you mean 'metrics'? Known: commands, datasets, encoders, importers, matchers, metrics, objectives, readers, renderers, synthesizers
+    ast_toolkit.errors.ParameterError: unknown plugin group 'metric'; did you mean 'metrics'? Known: augmentations, commands, datasets, encoders, importers, matchers, metrics, objectives, readers, renderers, synthesizers
     """
     groups = [_check_group(group)] if group else list(GROUPS)
     return [info for g in groups for info in _discover_group(g)]
