@@ -88,6 +88,16 @@ def main() -> None:
 
     ref_s = bf_s if cpu_bfloat16() else step_s  # the step ast fit takes here
     pieces = sorted(set(table.pieces))[: args.renditions]
+
+    def batch_runner(aug: Augmenter, modality: str):
+        """One call of ``aug`` on the batch: sheet windows, or excerpts cut as wide as it needs."""
+        if modality == "sheet":
+            return lambda: aug.apply_sheets(xs, np.random.default_rng(2))
+        before, after = aug.extent(context // 2, context - context // 2)
+        _, wide = ds.batch(table, rows, rng=np.random.default_rng(1), audio_jitter=1,
+                           extent=(before, after))
+        xw = torch.from_numpy(wide)[:, None]
+        return lambda: aug.apply_audio(xw, np.random.default_rng(2), before=before, context=context)
     for name in plugins.names("augmentations"):
         t_setup = time.perf_counter()
         aug = Augmenter([name], [f"{name}.p=1.0"], spectrogram=ds.spectrogram)
@@ -105,19 +115,7 @@ def main() -> None:
             rows_out.append({"what": name, "kind": "rendition (once, before training)",
                              "s_per_audio_minute": seconds / (audio_s / 60), "setup_s": setup_s})
             continue
-        if plugin.modality == "sheet":
-            def run(aug=aug):
-                aug.apply_sheets(xs, np.random.default_rng(2))
-        else:
-            before, after = aug.extent(context // 2, context - context // 2)
-            _, wide = ds.batch(table, rows, rng=np.random.default_rng(1), audio_jitter=1,
-                               extent=(before, after))
-            xw = torch.from_numpy(wide)[:, None]
-
-            def run(aug=aug, xw=xw, before=before):
-                out = aug.apply_audio(xw, np.random.default_rng(2), before=before, context=context)
-                assert out.shape[-1] == context
-        sec = _time(run, args.batches)
+        sec = _time(batch_runner(aug, plugin.modality), args.batches)
         rows_out.append({"what": name, "kind": f"{plugin.modality} batch", "pairs_per_s": n / sec,
                          "ms_per_batch": 1000 * sec, "setup_s": setup_s,
                          "share_of_step": sec / ref_s})
@@ -126,18 +124,7 @@ def main() -> None:
     for preset in ("sheet", "audio"):
         aug = Augmenter([preset], ["reverb.bank=4"] if preset == "audio" else [],
                         spectrogram=ds.spectrogram)
-        if preset == "sheet":
-            def run(aug=aug):
-                aug.apply_sheets(xs, np.random.default_rng(2))
-        else:
-            before, after = aug.extent(context // 2, context - context // 2)
-            _, wide = ds.batch(table, rows, rng=np.random.default_rng(1), audio_jitter=1,
-                               extent=(before, after))
-            xw = torch.from_numpy(wide)[:, None]
-
-            def run(aug=aug, xw=xw, before=before):
-                aug.apply_audio(xw, np.random.default_rng(2), before=before, context=context)
-        sec = _time(run, args.batches)
+        sec = _time(batch_runner(aug, preset), args.batches)
         rows_out.append({"what": f"preset {preset} (default p, all of it)", "kind": "preset",
                          "pairs_per_s": n / sec, "ms_per_batch": 1000 * sec,
                          "share_of_step": sec / ref_s})

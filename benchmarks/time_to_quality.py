@@ -117,10 +117,7 @@ def main() -> None:
     if (args.out / CHECKPOINT).exists():
         trainer.resume()
     cpu0 = time.process_time() - record.get("cpu_seconds", 0.0)
-    if trainer.augmenter.renditions:
-        from ast_toolkit.learn.augment import make_variants
-        trainer.variants = make_variants(trainer.ds, trainer.train_pairs, trainer.augmenter,
-                                         trainer.out, variants=cfg.variants, seed=cfg.seed)
+    trainer.prepare_variants()
     done = {p["mark"] for p in record["points"]}
 
     def measure(mark: float) -> None:

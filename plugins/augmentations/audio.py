@@ -16,6 +16,7 @@ room impulse response, which pyroomacoustics generates.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -43,7 +44,9 @@ def _mask(x: torch.Tensor, pick: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(pick).to(x.device)[:, None, None, None]
 
 
+@functools.lru_cache(maxsize=8)
 def _frequencies(spec: SpectrogramSpec | None) -> np.ndarray:
+    """The filterbank's centre frequencies (Hz) for these settings (None: MSMD's), cached."""
     from ast_toolkit.data.spectrogram import bin_frequencies
 
     spec = spec or SpectrogramSpec()
@@ -106,21 +109,16 @@ class Tuning(Augmentation):
         p: float = 0.5
         semitones: float = 1.0
 
-    def setup(self, *, spectrogram: SpectrogramSpec | None = None) -> None:
-        super().setup(spectrogram=spectrogram)
-        self._log_hz = np.log2(_frequencies(spectrogram))
-
     def apply(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        if self.spectrogram is None and not hasattr(self, "_log_hz"):
-            self.setup()
+        log_hz = np.log2(_frequencies(self.spectrogram))
         n, _, bins, frames = x.shape
-        if bins != len(self._log_hz):
+        if bins != len(log_hz):
             raise ParameterError(f"augmentation 'tuning': excerpts have {bins} bins, the "
-                                 f"spectrogram settings {len(self._log_hz)}")
+                                 f"spectrogram settings {len(log_hz)}")
         pick = self.chosen(n, rng)
         shift = rng.uniform(-self.config.semitones, self.config.semitones, n) * pick / 12.0
         # output bin b shows what sounded at its frequency / 2**shift
-        src = np.stack([np.interp(self._log_hz - s, self._log_hz, np.arange(bins),
+        src = np.stack([np.interp(log_hz - s, log_hz, np.arange(bins),
                                   left=-1.0, right=bins) for s in shift])
         gy = (2.0 * src + 1.0) / bins - 1.0
         gx = (2.0 * np.arange(frames) + 1.0) / frames - 1.0
@@ -262,18 +260,13 @@ class AudioNoise(Augmentation):
         low: float = 10.0
         high: float = 40.0
 
-    def setup(self, *, spectrogram: SpectrogramSpec | None = None) -> None:
-        super().setup(spectrogram=spectrogram)
-        self._octaves = np.log2(_frequencies(spectrogram) / 1000.0)
-
     def apply(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        if not hasattr(self, "_octaves"):
-            self.setup(spectrogram=self.spectrogram)
+        octaves = np.log2(_frequencies(self.spectrogram) / 1000.0)
         n, _, bins, frames = x.shape
         pick = self.chosen(n, rng)
         snr = rng.uniform(self.config.low, self.config.high, n)
         slope = rng.uniform(-6.0, 0.0, n)  # dB per octave: 0 white, -3 pink, -6 brown
-        colour = 10.0 ** (slope[:, None] * self._octaves[None, :] / 20.0)  # [n, bins]
+        colour = 10.0 ** (slope[:, None] * octaves[None, :] / 20.0)  # [n, bins]
         shape = np.abs(rng.standard_normal((n, bins, frames))) * colour[:, :, None]
         m = _magnitude(x)[:, 0]
         signal = (m ** 2).mean(dim=(1, 2)).cpu().numpy()
@@ -299,17 +292,11 @@ class Equaliser(Augmentation):
         bumps: float = 4.0
         gain: float = 10.0
 
-    def setup(self, *, spectrogram: SpectrogramSpec | None = None) -> None:
-        super().setup(spectrogram=spectrogram)
-        self._octaves = np.log2(_frequencies(spectrogram) / 1000.0)
-
     def apply(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        if not hasattr(self, "_octaves"):
-            self.setup(spectrogram=self.spectrogram)
         n = len(x)
         pick = self.chosen(n, rng)
         c = self.config
-        octs = self._octaves
+        octs = np.log2(_frequencies(self.spectrogram) / 1000.0)
         db = rng.uniform(-c.tilt, c.tilt, n)[:, None] * octs[None, :]
         db += rng.uniform(-c.gain, c.gain, n)[:, None]
         # smooth bumps: a few random values over the octaves, interpolated

@@ -100,10 +100,17 @@ def _on(x: torch.Tensor, pick: np.ndarray, change) -> torch.Tensor:
     return out
 
 
-def _range(what: str, low: float, high: float, *, minimum: float = 0.0) -> None:
-    if not (math.isfinite(low) and math.isfinite(high) and minimum <= low <= high):
-        raise ParameterError(f"augmentation {what!r}: need {minimum:g} <= low <= high, "
-                             f"got low={low!r}, high={high!r}")
+class _Ranged(Augmentation):
+    """An augmentation drawing from ``[low, high]`` (checked: ``minimum <= low <= high``)."""
+
+    minimum = 0.0
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        low, high = self.config.low, self.config.high
+        if not (math.isfinite(low) and math.isfinite(high) and self.minimum <= low <= high):
+            raise ParameterError(f"augmentation {self.name!r}: need {self.minimum:g} <= low <= "
+                                 f"high, got low={low!r}, high={high!r}")
 
 
 class Rotate(Augmentation):
@@ -127,22 +134,19 @@ class Rotate(Augmentation):
         return _on(x, pick, lambda sub, idx: warp(sub, m[idx]))
 
 
-class Scale(Augmentation):
+class Scale(_Ranged):
     """``scale``: the window zoomed by a factor in [``low``, ``high``] (a staff space the
     reader estimated a few per cent off; another engraver's proportions)."""
 
     name = "scale"
     modality = "sheet"
+    minimum = 1e-3
 
     @dataclass(frozen=True)
     class Config:
         p: float = 0.5
         low: float = 0.9
         high: float = 1.1
-
-    def __init__(self, **params) -> None:
-        super().__init__(**params)
-        _range(self.name, self.config.low, self.config.high, minimum=1e-3)
 
     def apply(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         pick = self.chosen(len(x), rng)
@@ -201,7 +205,7 @@ class Elastic(Augmentation):
         return _on(x, pick, change)
 
 
-class Blur(Augmentation):
+class Blur(_Ranged):
     """``blur``: a Gaussian blur of ``low``–``high`` pixels (focus, a cheap scanner)."""
 
     name = "blur"
@@ -213,17 +217,13 @@ class Blur(Augmentation):
         low: float = 0.3
         high: float = 1.2
 
-    def __init__(self, **params) -> None:
-        super().__init__(**params)
-        _range(self.name, self.config.low, self.config.high)
-
     def apply(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         pick = self.chosen(len(x), rng)
         sigma = rng.uniform(self.config.low, self.config.high, len(x))
         return _on(x, pick, lambda sub, idx: gaussian_blur(sub, sigma[idx]))
 
 
-class SheetNoise(Augmentation):
+class SheetNoise(_Ranged):
     """``sheet-noise``: Gaussian pixel noise of ``low``–``high`` (ink scale; sensor noise,
     a grainy photo)."""
 
@@ -235,10 +235,6 @@ class SheetNoise(Augmentation):
         p: float = 0.3
         low: float = 0.02
         high: float = 0.12
-
-    def __init__(self, **params) -> None:
-        super().__init__(**params)
-        _range(self.name, self.config.low, self.config.high)
 
     def apply(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         pick = self.chosen(len(x), rng)

@@ -53,11 +53,9 @@ class Joined(Dataset):
         self.parts = list(parts)
         self.name = "+".join(p.name for p in parts)
         # the page scale the parts' sheets share (a model trained on them records it)
-        spaces = {p.staff_space for p in parts if getattr(p, "staff_space", None)}
-        margins = {int(getattr(p, "system_margin", 0)) for p in parts}
-        self.staff_space = spaces.pop() if len(spaces) == 1 else None
-        self.system_margin = margins.pop() if len(margins) == 1 else 0
-        self._mixed_scale = len(spaces) > 0 or len(margins) > 0
+        spaces, margins = self._scales()
+        self.staff_space = next(iter(spaces)) if len(spaces) == 1 else None
+        self.system_margin = next(iter(margins)) if len(margins) == 1 else 0
         self._owner: dict[str, Dataset] = {}
         for part in parts:
             for pid in part.piece_ids():
@@ -66,6 +64,11 @@ class Joined(Dataset):
                         f"two files make the piece id {pid!r} ({self._owner[pid].source(pid)} and "
                         f"{part.source(pid)}); rename one, or index them separately")
                 self._owner[pid] = part
+
+    def _scales(self) -> tuple[set[float], set[int]]:
+        """The staff spaces and system margins of the parts' pages."""
+        return ({p.staff_space for p in self.parts if getattr(p, "staff_space", None)},
+                {int(getattr(p, "system_margin", 0)) for p in self.parts})
 
     def part(self, piece: str) -> Dataset:
         """The collection ``piece`` belongs to."""
@@ -124,7 +127,7 @@ class Joined(Dataset):
                 raise ParameterError(f"{part.root} and {first.root} have other spectrogram "
                                      f"settings ({part.spectrogram} vs {first.spectrogram}); a "
                                      "model learns from one")
-        if self._mixed_scale:
+        if any(len(values) > 1 for values in self._scales()):
             shown = ", ".join(f"{p.root}: staff space {getattr(p, 'staff_space', None)}, "
                               f"margin {getattr(p, 'system_margin', 0)}" for p in self.parts)
             raise ParameterError(f"the datasets were engraved at other scales ({shown}); a model "

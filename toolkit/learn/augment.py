@@ -24,7 +24,7 @@ Examples
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from ..io import read_npy, save_npy
 from ..progress import Progress, Reporter
 from ..types import PairTable, SpectrogramSpec
 
-__all__ = ["PRESETS", "expand", "Augmenter", "make_variants", "variants_bytes", "crop"]
+__all__ = ["PRESETS", "expand", "Augmenter", "make_variants", "crop"]
 
 #: Named sets of augmentations (``ast fit --augment sheet,audio``).
 PRESETS: dict[str, tuple[str, ...]] = {
@@ -205,7 +205,3 @@ def make_variants(dataset: Dataset, table: PairTable, augmenter: Augmenter, out:
             report.advance(1)
     return result
 
-
-def variants_bytes(variants: Mapping[tuple[str, str], list[np.ndarray]]) -> int:
-    """Memory the variants hold."""
-    return int(sum(v.nbytes for vs in variants.values() for v in vs))

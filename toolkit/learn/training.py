@@ -123,7 +123,7 @@ class FitConfig:
     amp : bool
         Mixed precision (bfloat16 autocast) on a GPU, and on a CPU that computes
         in bfloat16 natively (AVX512-BF16 or AMX: about twice the pairs per
-        second of float32 on 2 cores, ``benchmarks/fit.py``); float32 elsewhere.
+        second of float32 on 2 cores, ``benchmarks/augment.py``); float32 elsewhere.
 
     Examples
     --------
@@ -757,7 +757,7 @@ class Trainer:
             "objective": self.objective_name,
             "objective_params": self.objective_params,
             "dataset": {"name": self.dataset_name, "root": str(self.ds.root.resolve()),
-                        **({"roots": self._roots()} if isinstance(self._roots(), list) else {}),
+                        **({"roots": roots} if isinstance(roots := self._roots(), list) else {}),
                         "spectrogram_bins": int(self.enc.audio_shape[0]),
                         "spectrogram": self.ds.spectrogram.to_dict(),
                         # the page scale: a user's scans are rescaled to it
@@ -789,10 +789,7 @@ class Trainer:
             f"{self.device}" + (" (bfloat16)" if self.amp else ""),
             event="start", device=str(self.device), amp=self.amp,
             train_pairs=len(self.train_pairs), valid_pairs=int(len(self.val_index)))
-        if self.augmenter.renditions:
-            self.variants = make_variants(self.ds, self.train_pairs, self.augmenter, self.out,
-                                          variants=self.cfg.variants, seed=self.cfg.seed,
-                                          progress=self.report.callback)
+        self.prepare_variants()
         if self.init is not None and not self.state.log:
             self.validate_start()
         while not self.state.stopped:
@@ -800,6 +797,14 @@ class Trainer:
             self.validate(entry)
             self.checkpoint()
         return self.finish()
+
+    def prepare_variants(self) -> None:
+        """Make (or read back from ``OUT/augmented/``) the rendition augmentations' variants
+        of the training pieces, which the batches then draw from."""
+        if self.augmenter.renditions:
+            self.variants = make_variants(self.ds, self.train_pairs, self.augmenter, self.out,
+                                          variants=self.cfg.variants, seed=self.cfg.seed,
+                                          progress=self.report.callback)
 
     def validate_start(self) -> None:
         """Validate the starting weights of a fine-tuning run (epoch 0): they stay the
