@@ -34,23 +34,8 @@ from ast_toolkit.data.degrade import DEGRADATIONS, degrade
 from ast_toolkit.data.sources import piece_slug
 from ast_toolkit.learn.modelfile import load_encoder
 from ast_toolkit.search.index import Index, build_index
-from ast_toolkit.search.queries import identify, piece_query
+from _ranking import piece_ranks, summary
 from ast_toolkit.types import ScoreSource
-
-
-def _ranks(idx: Index, truth: dict[str, str], modality: str, matcher: str) -> list[int]:
-    out = []
-    for query, target in truth.items():
-        matches, _, _ = identify(idx, piece_query(idx, query, modality), matcher, top=None)
-        order = [m.piece for m in matches if np.isfinite(m.score)]
-        out.append(order.index(target) + 1 if target in order else len(order) + 1)
-    return out
-
-
-def _summary(ranks: list[int]) -> dict:
-    r = np.array(ranks, float)
-    return {"n": len(r), "r@1": round(float((r <= 1).mean()), 3), "r@5": round(float((r <= 5).mean()), 3),
-            "mrr": round(float((1 / r).mean()), 3), "median_rank": float(np.median(r))}
 
 
 def main() -> None:
@@ -88,8 +73,8 @@ def main() -> None:
     idx = Index(native)
     for matcher in args.matchers.split(","):
         row = {"degradation": "native (no reader)", "matcher": matcher,
-               "a2s": _summary(_ranks(idx, {p: p for p in ids}, "audio", matcher)),
-               "s2a": _summary(_ranks(idx, {p: p for p in ids}, "sheet", matcher))}
+               "a2s": summary(piece_ranks(idx, {p: p for p in ids}, "audio", matcher)),
+               "s2a": summary(piece_ranks(idx, {p: p for p in ids}, "sheet", matcher))}
         result["rows"].append(row)
         print(json.dumps(row), flush=True)
     for name in args.degradations.split(","):
@@ -107,8 +92,8 @@ def main() -> None:
         to_audio = {v: k for k, v in to_sheet.items() if v in idx.ids}
         for matcher in args.matchers.split(","):
             row = {"degradation": name, "matcher": matcher, "unreadable": len(report.failed),
-                   "a2s": _summary(_ranks(idx, {a: s for a, s in to_sheet.items()}, "audio", matcher)),
-                   "s2a": _summary(_ranks(idx, to_audio, "sheet", matcher))}
+                   "a2s": summary(piece_ranks(idx, {a: s for a, s in to_sheet.items()}, "audio", matcher)),
+                   "s2a": summary(piece_ranks(idx, to_audio, "sheet", matcher))}
             result["rows"].append(row)
             print(json.dumps(row), flush=True)
     result["seconds"] = round(time.perf_counter() - t0, 1)

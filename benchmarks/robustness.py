@@ -32,7 +32,9 @@ with ``--matcher``; the same pieces, variants and candidates for every model.
         --unseen "music21:monteverdi/*,music21:palestrina/*" --unseen-limit 20 \\
         [--rows clean,soundfont,...] [--work /tmp/ast-robust] [--json benchmarks/results/robustness.json]
 
-Files are made once in ``--work`` and reused by later runs.
+Files are made once in ``--work`` and reused by later runs.  Rows already in the
+``--json`` file (same pieces, same weights) are kept, not measured again: models
+can be added to one table one run at a time.
 """
 
 from __future__ import annotations
@@ -57,9 +59,9 @@ from ast_toolkit.data.degrade import DEGRADATIONS, degrade
 from ast_toolkit.data.recordings import Recordings
 from ast_toolkit.data.sheets import Sheets
 from ast_toolkit.data.sources import expand_source, piece_slug, select
-from ast_toolkit.learn.modelfile import load_encoder, model_sheet_scale
+from ast_toolkit.learn.modelfile import load_encoder, model_fingerprint, model_sheet_scale
 from ast_toolkit.search.index import Index, build_index
-from ast_toolkit.search.queries import identify, piece_query
+from _ranking import piece_ranks, summary
 from ast_toolkit.types import NoteEvent, ScoreSource
 
 SR = 22050
@@ -189,25 +191,6 @@ def _audio(work: Path, notes: dict, variant: str) -> Path:
     return folder
 
 
-def _ranks(idx: Index, truth: dict[str, str], modality: str, matcher: str) -> list[int]:
-    out = []
-    for query, target in truth.items():
-        if query not in idx.ids or target not in idx.ids:
-            continue
-        matches, _, _ = identify(idx, piece_query(idx, query, modality), matcher, top=None)
-        order = [m.piece for m in matches if np.isfinite(m.score)]
-        out.append(order.index(target) + 1 if target in order else len(order) + 1)
-    return out
-
-
-def _summary(ranks: list[int]) -> dict:
-    r = np.array(ranks, float)
-    if not len(r):
-        return {"n": 0}
-    return {"n": len(r), "r@1": round(float((r <= 1).mean()), 3),
-            "mrr": round(float((1 / r).mean()), 3), "median_rank": float(np.median(r))}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", required=True, help="name=folder,...")
@@ -242,6 +225,18 @@ def main() -> None:
               "models": models, "datasets": args.datasets, "unseen": args.unseen,
               "matcher": args.matcher, "pieces": {k: sorted(v) for k, v in notes.items()},
               "rows": []}
+    # rows of an earlier run into the same --json, on the same pieces, of the same
+    # weights, are kept: models can be added one run at a time and share one table
+    earlier = json.loads(Path(args.json_out).read_text()) \
+        if args.json_out and Path(args.json_out).is_file() else None
+    result["weights"] = {name: model_fingerprint(folder) for name, folder in models.items()}
+    if earlier and earlier.get("pieces") == result["pieces"]:
+        same = {n for n, sha in (earlier.get("weights") or {}).items()
+                if result["weights"].get(n, sha) == sha}  # not rerun, or the same weights
+        result["models"] = {**earlier["models"], **models}
+        result["weights"] = {**earlier.get("weights", {}), **result["weights"]}
+        result["rows"] = [r for r in earlier["rows"] if r["model"] in same]
+    done = {(r["model"], r["row"]) for r in result["rows"]}
     collections: dict = {}
     for model_name, model in models.items():
         encoder, cfg = load_encoder(Path(model))
@@ -249,7 +244,7 @@ def main() -> None:
         reader = plugins.create("readers", "classical")
         for row in rows:
             sheet_variant, audio_variant, piece_set = ROWS[row]
-            if piece_set not in notes:
+            if piece_set not in notes or (model_name, row) in done:
                 continue
             ids = sorted(notes[piece_set])
             audio_dir = _audio(work / piece_set, notes[piece_set], audio_variant) \
@@ -276,18 +271,19 @@ def main() -> None:
             to_sheet = {f"audio-{audio_variant}/{piece_slug(p)}.flac":
                         f"sheets-{sheet_variant}/{piece_slug(p)}" for p in ids}
             entry = {"model": model_name, "row": row, "label": LABELS[row],
-                     "a2s": _summary(_ranks(idx, to_sheet, "audio", args.matcher)),
-                     "s2a": _summary(_ranks(idx, {v: k for k, v in to_sheet.items()}, "sheet",
+                     "a2s": summary(piece_ranks(idx, to_sheet, "audio", args.matcher)),
+                     "s2a": summary(piece_ranks(idx, {v: k for k, v in to_sheet.items()}, "sheet",
                                             args.matcher)),
                      "candidates": len(ids)}
             result["rows"].append(entry)
             print(json.dumps(entry), flush=True)
     result["seconds"] = round(time.perf_counter() - t0, 1)
-    print(f"\n| condition | {' | '.join(f'{m} A2S MRR | {m} S2A MRR' for m in models)} |")
-    print("|---|" + "---|" * (2 * len(models)))
+    shown = list(result["models"])
+    print(f"\n| condition | {' | '.join(f'{m} A2S MRR | {m} S2A MRR' for m in shown)} |")
+    print("|---|" + "---|" * (2 * len(shown)))
     for row in rows:
         cells = []
-        for m in models:
+        for m in shown:
             e = next((r for r in result["rows"] if r["model"] == m and r["row"] == row), None)
             cells += [f"{e['a2s'].get('mrr', float('nan')):.2f}", f"{e['s2a'].get('mrr', float('nan')):.2f}"] \
                 if e else ["—", "—"]

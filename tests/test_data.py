@@ -384,3 +384,14 @@ def test_ids_that_look_alike_get_their_own_folders(tmp_path, ast_cmd):
     (out / "manifest.json").write_text(json.dumps(manifest))
     missing, corrupt = validate_dataset(out)
     assert len(corrupt) == 1 and "shared by" in corrupt[0]
+
+
+def test_a_bare_relative_score_path_gets_its_folders_name(tmp_path, monkeypatch):
+    from ast_toolkit.data.sources import expand_source
+
+    folder = tmp_path / "songs"
+    folder.mkdir()
+    (folder / "tune.abc").write_text("X:1\nT:t\nK:C\nCDEF|\n")
+    monkeypatch.chdir(folder)
+    for spec in ("tune.abc", "*.abc", "."):
+        assert [s.id for s in expand_source(spec)] == ["local/songs/tune.abc"], spec

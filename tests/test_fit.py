@@ -50,6 +50,7 @@ def test_fit_writes_a_model_folder_that_loads_and_evaluates(tunes, tmp_path, ast
     proc = ast_cmd("fit", "--dataset", str(tunes), "--encoder", "cnn", "--loss", "cca",
                    "--param", "filters=[8,16,16,16]", "--epochs", "2", "--epoch-samples", "120",
                    "--batch-size", "40", "--val-candidates", "60", "--out", str(out),
+                   "--hold-out", f"{tunes}:test",
                    "--register", "tiny", "--registry-file", str(tmp_path / "reg.toml"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "epoch   1" in proc.stderr and "valid R@1" in proc.stderr
@@ -57,6 +58,10 @@ def test_fit_writes_a_model_folder_that_loads_and_evaluates(tunes, tmp_path, ast
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["encoder"] == "cnn" and cfg["objective"] == "cca" and cfg["head"] == "cca"
     assert cfg["training"]["epochs"] == 2 and cfg["training"]["cca_refit"]["samples"] > 0
+    test_ids = plugins.create("datasets", "rendered", root=tunes).piece_ids("test")
+    assert cfg["held_out"] == {"from": [f"{tunes}:test"], "pieces": sorted(test_ids)}
+    ds = plugins.create("datasets", "rendered", root=tunes)
+    assert cfg["trained_on"] == sorted(ds.piece_ids("train") + ds.piece_ids("valid"))
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in log] == [1, 2] and all(e["pairs"] == 120 for e in log)
     # registered by name, loadable through the registry
@@ -76,6 +81,34 @@ def test_fit_writes_a_model_folder_that_loads_and_evaluates(tunes, tmp_path, ast
     values = report["directions"]["a2s"]
     assert 0 < values["mrr"] <= 1 and values["median-rank"] >= 1
     assert report["candidates"] <= 100
+    assert "training data" not in proc.stderr  # the test split: pieces it never saw
+    # evaluating on its own training pieces is allowed, with a warning that says what it measures
+    proc = ast_cmd("eval", "snippets", "--model", str(out), "--split", "train", "--candidates",
+                   "100", "--json")
+    assert proc.returncode == 0, proc.stderr
+    n = len(ds.piece_ids("train"))
+    assert f"{n} of these {n} pieces were in the model's training data" in proc.stderr
+
+
+def test_hold_out_keeps_a_datasets_pieces_out_of_training_and_validation(tunes, tmp_path):
+    from ast_toolkit.learn.training import Trainer
+
+    def trainer(spec):
+        return Trainer(tunes, tmp_path / "run", encoder="cnn", params=TINY,
+                       config=FitConfig(hold_out=(spec,), **QUICK))
+
+    ds = plugins.create("datasets", "rendered", root=tunes)
+    t = trainer(f"{tunes}:test")  # the test split is not trained on anyway: nothing removed
+    assert t.held_out == set(ds.piece_ids("test"))
+    assert len(t.train_pairs) == len(ds.pair_table("train"))
+    with pytest.raises(ParameterError, match=r"valid split has 0 pairs after holding out "
+                       rf"{len(ds.piece_ids('valid'))} pieces"):
+        trainer(f"{tunes}:valid")
+    with pytest.raises(ParameterError, match=r"only 0 training pairs after holding out "
+                       rf"{len(ds.piece_ids())} pieces"):
+        trainer(f"{tunes}:all")
+    with pytest.raises(ParameterError, match=r"--hold-out nowhere:test: nowhere: no such dataset"):
+        trainer("nowhere:test")
 
 
 def _weights(folder):

@@ -148,3 +148,33 @@ def test_link_links_the_library_and_leaves_a_recording_without_its_score_unlinke
     assert len(linked) >= N_SCORES - 2, result["links"]
     assert (out / "links.csv").read_text().count("\n") == len(result["links"]) + 1
     assert len(list((out / "links").glob("*.png"))) == len(linked)
+
+
+def test_a_first_match_needs_neither_an_index_nor_a_model(library, tmp_path):
+    """``ast match -q REC --sheets DIR``: the scans are indexed with the shipped default
+    model on the first call and the index is kept for the next."""
+    from conftest import run_ast
+
+    env = {"AST_CACHE": str(tmp_path / "cache")}
+    hits, folders = 0, set()
+    for files in library["names"].values():
+        if "sheet" not in files:
+            continue
+        proc = run_ast("match", "-q", str(library["root"] / files["audio"]), "--sheets",
+                       str(library["sheets"]), "--json", "-n", "3", env=env)
+        assert proc.returncode == 0, proc.stderr
+        result = json.loads(proc.stdout)
+        assert [f["piece"] for f in result["not_indexed"]] == ["scans/corrupt.pdf"]
+        folders.add(result["index"])
+        hits += result["results"][0]["piece"] == files["sheet"]
+    [folder] = folders  # one index, made once and reused
+    assert Path(folder).parent == tmp_path / "cache" / "indexes"
+    assert Index(folder).settings["model"]["folder"].endswith("weights/ast-cnn")
+    assert hits >= N_SCORES - 1, hits
+    # an index of the default model without -m, and both ways of asking at once refused
+    out = tmp_path / "recordings"
+    proc = run_ast("index", "--audio", str(library["audio"]), "--out", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert Index(out).settings["model"]["folder"].endswith("weights/ast-cnn")
+    proc = run_ast("match", "-i", str(out), "--sheets", str(library["sheets"]), "-q", "x.wav")
+    assert proc.returncode == 2 and "not both" in proc.stderr

@@ -142,6 +142,8 @@ def test_cli_registry_list_json_with_user_file(tmp_path, ast_cmd):
     tiny = next(m for m in data["models"] if m["name"] == "tiny")
     assert tiny["file"] == str(user.resolve())
     assert tiny["checkpoint_exists"] is False
+    assert [m["name"] for m in data["models"] if m["default"]] == ["ast-cnn"]
+    assert "ast-cnn (default)" in ast_cmd("registry", "list", check=True).stdout
 
 
 def test_cli_bad_registry_file_is_one_clear_error(tmp_path, ast_cmd):
@@ -171,3 +173,72 @@ def test_a_preset_fills_the_settings_and_the_entry_overrides_it(tmp_path):
     bad.write_text('schema = 1\n[datasets.x]\nsources = [{ path = "a" }]\npreset = "msdm"\n')
     with pytest.raises(RegistryError, match=r"bad\.toml: key 'datasets\.x\.preset': unknown preset 'msdm'; did you mean 'msmd'"):
         load_registry([bad], env=False)
+
+
+def test_the_shipped_model_is_the_default_and_loads():
+    from ast_toolkit.catalog import resolve_model_dir
+    from ast_toolkit.learn.modelfile import load_encoder
+
+    reg = load_registry(env=False)
+    spec = reg.default_model()
+    assert spec.name == "ast-cnn" and spec.default
+    folder = resolve_model_dir(None, reg)
+    assert folder == spec.checkpoint_path and (folder / "MODEL_CARD.md").is_file()
+    encoder, cfg = load_encoder(folder, reg)  # checked against its recorded sha256
+    assert cfg["encoder"] == "cnn" and encoder.dim > 0
+    # shipped weights are few MB and trained by this project, not imported
+    assert (folder / "weights.pt").stat().st_size < 10_000_000 and cfg.get("init") is None
+    # it learnt only from the registry's folk, chorales and piano corpora (every other
+    # music21 corpus stays unseen), and never from the demo's test pieces
+    assert cfg["trained_on"] and all(p.startswith(("music21/bach/", "music21/essenFolksong/",
+                                                   "music21/ryansMammoth/", "music21/nottingham",
+                                                   "music21/mozart/k545/", "music21/joplin/",
+                                                   "music21/chopin/", "music21/schumann_clara/",
+                                                   "music21/cpebach/"))
+                                     for p in cfg["trained_on"])
+    assert cfg["held_out"]["pieces"] and not set(cfg["held_out"]["pieces"]) & set(cfg["trained_on"])
+
+
+def test_a_user_file_chooses_its_own_default(tmp_path):
+    user = write(tmp_path, """
+        [models.mine]
+        encoder = "cnn"
+        checkpoint = "models/mine"
+        default = true
+        """)
+    reg = load_registry([user], env=False)
+    assert reg.default_model().name == "mine"
+    # replacing the shipped entry without the mark leaves no default: a clear error
+    plain = write(tmp_path, """
+        [models.ast-cnn]
+        encoder = "cnn"
+        checkpoint = "models/other"
+        """, "plain.toml")
+    reg = load_registry([plain], env=False)
+    with pytest.raises(Exception, match="no default model is registered"):
+        reg.default_model()
+    two = write(tmp_path, """
+        [models.a]
+        encoder = "cnn"
+        checkpoint = "a"
+        default = true
+        [models.b]
+        encoder = "cnn"
+        checkpoint = "b"
+        default = true
+        """, "two.toml")
+    with pytest.raises(RegistryError, match=r"two.toml: several models have `default = true` \(a, b\)"):
+        load_registry([two], env=False)
+
+
+def test_a_missing_default_model_folder_is_named(tmp_path):
+    from ast_toolkit.catalog import resolve_model_dir
+
+    user = write(tmp_path, """
+        [models.mine]
+        encoder = "cnn"
+        checkpoint = "nowhere/mine"
+        default = true
+        """)
+    with pytest.raises(Exception, match=r"the default model 'mine' is not at .*nowhere/mine"):
+        resolve_model_dir(None, load_registry([user], env=False))

@@ -391,6 +391,10 @@ class ModelSpec:
         Training objective.
     params : dict
         Encoder hyper-parameters, checked by the encoder plugin itself.
+    default : bool
+        The model ``ast index``, ``ast match``, ``ast link`` and ``ast eval
+        snippets`` use when no ``--model`` is given (of several, the one read
+        last: a user registry file can choose its own).
 
     Examples
     --------
@@ -407,6 +411,7 @@ class ModelSpec:
     dataset: str | None = None
     loss: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    default: bool = False
     origin: Path = field(default=Path("."), compare=False)
 
     @property
@@ -432,6 +437,8 @@ class Registry:
     datasets: dict[str, DatasetSpec]
     models: dict[str, ModelSpec]
     files: tuple[Path, ...]
+    #: the name of the default model (``default = true``; the last one read)
+    default: str | None = None
 
     def dataset(self, name: str) -> DatasetSpec:
         """The dataset ``name``; unknown names fail with close matches.
@@ -456,6 +463,21 @@ class Registry:
             raise UnknownEntryError(did_you_mean(name, self.models, what="model",
                                                  hint="`ast registry list`"))
         return self.models[name]
+
+    def default_model(self) -> ModelSpec:
+        """The model used when no ``--model`` is given (``default = true`` in its entry).
+
+        Examples
+        --------
+        >>> registry = load_registry(env=False)
+        >>> spec = registry.default_model()
+        >>> spec.name, spec.default, spec.checkpoint_path.is_dir()
+        ('ast-cnn', True, True)
+        """
+        if self.default is None:
+            raise ParameterError("no default model is registered (an entry with `default = "
+                                 "true` in a registry file): give --model NAME|DIR")
+        return self.models[self.default]
 
 
 # --- validation -------------------------------------------------------------
@@ -667,12 +689,21 @@ def load_registry(extra: Sequence[str | os.PathLike] = (), *, env: bool = True) 
     """
     datasets: dict[str, DatasetSpec] = {}
     models: dict[str, ModelSpec] = {}
+    default = None
     files = registry_files(extra, env=env)
     for path in files:
         d, m = _parse_file(path)
         datasets.update(d)
         models.update(m)
-    return Registry(datasets, models, tuple(files))
+        marked = [name for name, spec in m.items() if spec.default]
+        if len(marked) > 1:
+            raise RegistryError(f"{path}: several models have `default = true` "
+                                f"({', '.join(marked)}); mark one")
+        if marked:
+            default = marked[0]
+        elif default in m:  # an entry of a later file replaced the default without the mark
+            default = None
+    return Registry(datasets, models, tuple(files), default)
 
 
 # --- names to folders ---------------------------------------------------------------
@@ -723,16 +754,28 @@ def resolve_dataset_dir(name_or_path: str | os.PathLike, registry: Registry | No
                             + " (or give a dataset folder)")
 
 
-def resolve_model_dir(name_or_path: str | os.PathLike, registry: Registry | None = None) -> Path:
-    """A model folder from a path or a registry model name.
+def resolve_model_dir(name_or_path: str | os.PathLike | None,
+                      registry: Registry | None = None) -> Path:
+    """A model folder from a path or a registry model name; None: the default model.
 
     Examples
     --------
+    >>> resolve_model_dir(None, load_registry(env=False)).name
+    'ast-cnn'
     >>> resolve_model_dir("no-such-model", load_registry(env=False))
     Traceback (most recent call last):
     ...
-    ast_toolkit.errors.ParameterError: 'no-such-model': no such model folder, and no models are registered
+    ast_toolkit.errors.UnknownEntryError: unknown model 'no-such-model'; Known: ast-cnn (or give a model folder)
     """
+    if name_or_path is None:
+        if registry is None:
+            raise ParameterError("no model given (--model NAME|DIR)")
+        spec = registry.default_model()
+        if not spec.checkpoint_path.is_dir():
+            raise ParameterError(f"the default model {spec.name!r} is not at "
+                                 f"{spec.checkpoint_path} (registered in {spec.origin}); "
+                                 "reinstall the toolkit or give --model NAME|DIR")
+        return spec.checkpoint_path
     name = str(name_or_path)
     path = Path(name).expanduser()
     if path.is_dir():
@@ -865,6 +908,7 @@ def describe(registry: Registry) -> dict[str, Any]:
                 "params": m.params,
                 "checkpoint": str(m.checkpoint_path),
                 "checkpoint_exists": m.checkpoint_path.exists(),
+                "default": m.name == reg.default,
                 "missing_plugins": missing("encoders", m.encoder),
                 "file": str(m.origin),
             }

@@ -148,6 +148,8 @@ def did_you_mean(name: str, known: Iterable[str], *, what: str = "name", max_kno
     msg = f"unknown {what} {name!r}"
     if close:
         msg += "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    if not close:
+        msg += ";"
     if len(known) <= max_known:
         msg += " Known: " + (", ".join(known) if known else "(none)")
     else:

@@ -72,8 +72,9 @@ def scores_command(file: str, metric_names: list[str], as_json: bool) -> None:
 
 
 @group.command("snippets")
-@click.option("--model", "-m", "model", required=True, metavar="NAME|DIR",
-              help="A model folder (from `ast fit`) or a registered model name.")
+@click.option("--model", "-m", "model", metavar="NAME|DIR",
+              help="A model folder (from `ast fit`) or a registered model name"
+              "; default: the registry's default model (`ast registry list` marks it: the shipped ast-cnn unless a registry file of yours names another).")
 @click.option("--dataset", "-d", metavar="NAME|DIR",
               help="Dataset folder or registry name; default: the one the model was trained on.")
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "valid", "test"]))
@@ -93,7 +94,7 @@ def scores_command(file: str, metric_names: list[str], as_json: bool) -> None:
               help="Which candidate is the --figure's query (0-based).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
-def snippets_command(ctx: click.Context, model: str, dataset: str | None, split: str,
+def snippets_command(ctx: click.Context, model: str | None, dataset: str | None, split: str,
                      candidates: int, direction: str, metric_names: list[str], figure: str | None,
                      query_index: int, as_json: bool) -> None:
     """Snippet retrieval: audio excerpt -> sheet snippet and sheet -> audio.

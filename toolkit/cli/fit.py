@@ -51,6 +51,9 @@ from ._common import (PluginOption, ProgressDisplay, console, err_console, parse
               "`ast plugins show augmentations NAME` lists them.")
 @click.option("--variants", type=int, help="Variants per training piece made by each "
               "rendition augmentation (codec, soundfont).  [default: 1]")
+@click.option("--hold-out", "hold_out", multiple=True, metavar="NAME|DIR[:SPLIT]",
+              help="Keep this dataset's pieces (its test split unless SPLIT is named: train, "
+              "valid, test or all) out of training and validation, e.g. demo:test. Repeatable.")
 @click.option("--time-limit", type=float, metavar="MINUTES",
               help="Stop training after this long and finish the model normally.")
 @click.option("--device", default="auto", show_default=True,
@@ -68,7 +71,8 @@ def command(ctx: click.Context, dataset: tuple[str, ...], encoder: str | None, i
             epoch_samples: int | None, batch_size: int | None, lr: float | None,
             patience: int | None, refinements: int | None, seed: int | None,
             val_candidates: int | None, no_augment: bool, augment: tuple[str, ...],
-            augment_params: tuple[str, ...], variants: int | None, time_limit: float | None,
+            augment_params: tuple[str, ...], variants: int | None, hold_out: tuple[str, ...],
+            time_limit: float | None,
             device: str, no_amp: bool, resume: bool, exist_ok: bool,
             register_name: str | None, registry_file: str, as_json: bool) -> None:
     """Train an encoder on aligned sheet/audio snippet pairs of a dataset.
@@ -100,7 +104,7 @@ def command(ctx: click.Context, dataset: tuple[str, ...], encoder: str | None, i
                      lr=lr, patience=patience, refinements=refinements, seed=seed,
                      val_candidates=val_candidates, augment=False if no_augment else None,
                      augmentations=names or None, augment_params=augment_params or None,
-                     variants=variants,
+                     variants=variants, hold_out=hold_out or None,
                      time_limit=time_limit, device=device, amp=False if no_amp else None)
     try:
         with ProgressDisplay(enabled=not as_json) as show:

@@ -12,8 +12,9 @@ from ._common import (EXIT_PIECES_FAILED, ProgressDisplay, console, err_console,
 
 
 @click.command("index")
-@click.option("--model", "-m", "model", required=True, metavar="NAME|DIR",
-              help="A model folder (from `ast fit`) or a registered model name.")
+@click.option("--model", "-m", "model", metavar="NAME|DIR",
+              help="A model folder (from `ast fit`) or a registered model name"
+              "; default: the registry's default model (`ast registry list` marks it: the shipped ast-cnn unless a registry file of yours names another).")
 @click.option("--dataset", "-d", metavar="NAME|DIR",
               help="Dataset to index (a folder, opened with the plugin its dataset.json names, "
               "or a registry name); default: the one the model was trained on.")
@@ -47,7 +48,7 @@ from ._common import (EXIT_PIECES_FAILED, ProgressDisplay, console, err_console,
 @click.option("--overwrite", is_flag=True, help="Replace an index of other settings in --out.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def command(ctx: click.Context, model: str, dataset: str | None, split: str,
+def command(ctx: click.Context, model: str | None, dataset: str | None, split: str,
             audio: tuple[str, ...], sheets: tuple[str, ...], manifest: str | None, reader: str,
             dpi: int, out: str, sheet_hop: int, audio_hop: float,
             rendition: str | None, overwrite: bool, as_json: bool) -> None:
@@ -71,10 +72,10 @@ def command(ctx: click.Context, model: str, dataset: str | None, split: str,
 
     \b
     Examples:
-      ast index -m models/demo-cnn -d demo --out indexes/demo
+      ast index -d demo --out indexes/demo
       ast index -m models/demo-cnn --split all --out indexes/demo-all
-      ast index -m models/demo-cnn --audio ~/recordings --out indexes/mine
-      ast index -m models/demo-cnn --sheets ~/scans --audio ~/recordings --out indexes/library
+      ast index --audio ~/recordings --out indexes/mine
+      ast index --sheets ~/scans --audio ~/recordings --out indexes/library
     """
     try:
         with ProgressDisplay(enabled=not as_json) as show:

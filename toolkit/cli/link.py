@@ -17,8 +17,9 @@ from ._common import (EXIT_PIECES_FAILED, PluginOption, ProgressDisplay, console
               help="Scans, photos and PDFs, or folders of them (as `ast index --sheets`). Repeatable.")
 @click.option("--audio", "audio", multiple=True, required=True, type=click.Path(), metavar="PATH",
               help="Recordings, or folders of them (as `ast index --audio`). Repeatable.")
-@click.option("--model", "-m", "model", required=True, metavar="NAME|DIR",
-              help="A model folder (from `ast fit` or `ast model import`) or a registered model name.")
+@click.option("--model", "-m", "model", metavar="NAME|DIR",
+              help="A model folder (from `ast fit` or `ast model import`) or a registered model name"
+              "; default: the registry's default model (`ast registry list` marks it: the shipped ast-cnn unless a registry file of yours names another).")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
               help="Output folder: index/, links.csv, links.json, links/*.png. Running the same "
               "command again reuses the index.")
@@ -35,7 +36,7 @@ from ._common import (EXIT_PIECES_FAILED, PluginOption, ProgressDisplay, console
 @click.option("--no-pictures", is_flag=True, help="Do not draw a picture per link.")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 @click.pass_context
-def command(ctx: click.Context, sheets: tuple[str, ...], audio: tuple[str, ...], model: str,
+def command(ctx: click.Context, sheets: tuple[str, ...], audio: tuple[str, ...], model: str | None,
             out: str, matcher: str, manifest: str | None, reader: str, min_margin: float | None,
             no_pictures: bool, as_json: bool) -> None:
     """Link every recording to its score, and every score to its recording.
@@ -55,6 +56,7 @@ def command(ctx: click.Context, sheets: tuple[str, ...], audio: tuple[str, ...],
 
     \b
     Examples:
+      ast link --sheets ~/scans --audio ~/recordings --out links
       ast link --sheets ~/scans --audio ~/recordings -m models/cnn --out links
       ast link --sheets scans.pdf --audio takes/ -m ucasr-msmd --out links --min-margin 0.01
     """

@@ -7,9 +7,10 @@ from typing import Any
 import click
 from rich.table import Table
 
-from ..search.index import Index
+from ..search.index import Index, collection_index
 from ..search.queries import match
-from ._common import PluginOption, console, print_json, registry_of
+from ._common import (PluginOption, ProgressDisplay, console, print_failures, print_json,
+                      registry_of)
 
 
 def _describe(pos: dict[str, Any] | None) -> str:
@@ -36,8 +37,16 @@ def _print_listing(index_dir: str, as_json: bool) -> None:
 
 
 @click.command("match")
-@click.option("--index", "-i", "index_dir", required=True, type=click.Path(file_okay=False),
+@click.option("--index", "-i", "index_dir", type=click.Path(file_okay=False),
               help="An index folder made by `ast index`.")
+@click.option("--sheets", "sheets", multiple=True, type=click.Path(exists=True), metavar="PATH",
+              help="Instead of --index: search these scans, photos and PDFs (files or folders, "
+              "as `ast index --sheets`). They are indexed with the model (default: the shipped "
+              "one) the first time and the index is kept in ~/.cache/ast (or $AST_CACHE). "
+              "Repeatable.")
+@click.option("--audio", "audio", multiple=True, type=click.Path(exists=True), metavar="PATH",
+              help="Instead of --index: search these recordings (files or folders), indexed "
+              "and cached as --sheets. Repeatable; with --sheets, both go into one index.")
 @click.option("--query", "-q", metavar="FILE|PIECE",
               help="An audio file (wav, flac, mp3, ogg, aiff); a scan, photo or PDF of sheet "
               "music (pdf, png, jpg, tif: read, rescaled to the model's staff space and "
@@ -68,11 +77,14 @@ def _print_listing(index_dir: str, as_json: bool) -> None:
               help="PNG: the query, the cost matrix with the warping path (Carvalho & Widmer "
               "2021, Fig. 2) and the matched region of the best piece.")
 @click.option("--model", "-m", metavar="NAME|DIR",
-              help="The index's model at another path (checked by its weights' sha256).")
+              help="The index's model at another path (checked by its weights' sha256); with "
+              "--sheets/--audio, the model they are indexed with (default: the registry's "
+              "default model).")
 @click.option("--list", "list_pieces", is_flag=True, help="List the index's pieces and stop.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
-def command(ctx: click.Context, index_dir: str, query: str | None, matcher: str,
+def command(ctx: click.Context, index_dir: str | None, sheets: tuple[str, ...],
+            audio: tuple[str, ...], query: str | None, matcher: str,
             prefilter: str | None, matcher_params: tuple[str, ...], direction: str,
             start: float | None, duration: float | None, systems_text: str | None,
             page: int | None, dataset: str | None, top: int, report: str | None, model: str | None,
@@ -85,14 +97,33 @@ def command(ctx: click.Context, index_dir: str, query: str | None, matcher: str,
     A page image or PDF is a score query whatever --direction says; --report
     then draws the staves and systems found on it.
 
+    Without an index, --sheets and --audio name the scans and recordings to
+    search: they are indexed on the first call with the default model (no
+    training needed) and the index is kept for the next.
+
     \b
     Examples:
+      ast match -q recording.mp3 --sheets ~/scans
+      ast match -q page.png --audio ~/recordings --report match.png
       ast match -i indexes/demo -q recording.flac --report match.png
       ast match -i indexes/library -q scan.pdf --page 2 --systems 1-3 --report match.png
       ast match -i indexes/demo -q altdeu10.abc#12 --start 5 --duration 10 -M sdtw
       ast match -i indexes/demo -q bwv269 --direction s2a --systems 1-2 -M sdtw
       ast match -i indexes/demo -q 3 -M dtw --prefilter vote:5 --json
     """
+    if index_dir and (sheets or audio):
+        raise click.UsageError("give --index DIR or --sheets/--audio PATH, not both")
+    if not index_dir and not (sheets or audio):
+        raise click.UsageError("give --index DIR (from `ast index`), or --sheets/--audio PATH "
+                               "to search scans or recordings directly")
+    not_indexed: list[dict[str, str]] = []
+    if not index_dir:
+        with ProgressDisplay(enabled=not as_json) as show:
+            folder, built = collection_index(sheets=sheets, audio=audio, model=model,
+                                             registry=registry_of(ctx), progress=show)
+        index_dir, model, not_indexed = str(folder), None, built.failed
+        if not_indexed and not as_json:
+            print_failures("files not indexed (they are not searched)", not_indexed)
     if list_pieces:
         _print_listing(index_dir, as_json)
         return
@@ -103,7 +134,7 @@ def command(ctx: click.Context, index_dir: str, query: str | None, matcher: str,
                    dataset=dataset, top=top, report=report, model=model, page=page,
                    registry=registry_of(ctx))
     if as_json:
-        print_json(result)
+        print_json({**result, "index": index_dir, "not_indexed": not_indexed})
         return
     modality = result["query_modality"]
     table = Table(title=f"{result['query']} ({modality}, {result['query_rows']} excerpts"

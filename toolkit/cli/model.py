@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from ..catalog import ENV_VAR
-from ._common import AstGroup, PluginOption, console, print_json, register_options
+from ._common import AstGroup, PluginOption, console, print_json, register_options, registry_of
 
 
 @click.group("model", cls=AstGroup)
 def group() -> None:
-    """Model folders from other code bases' checkpoints."""
+    """Model folders: import other code bases' checkpoints, describe a model (card)."""
 
 
 @group.command("import")
@@ -59,3 +61,39 @@ def import_command(file: str, fmt: str, out: str, exist_ok: bool, register_name:
     if result.registered:
         console.print(f"registered as {register_name!r} in {result.registered} "
                       f"(use `ast --registry {result.registered} ...` or ${ENV_VAR})")
+
+
+@group.command("card")
+@click.argument("model", metavar="MODEL")
+@click.option("--robustness", type=click.Path(dir_okay=False, exists=True), metavar="JSON",
+              help="Add this model's rows of a robustness results file "
+              "(benchmarks/robustness.py --json).")
+@click.option("--name", help="The card's title; default: the folder's name.")
+@click.option("--out", "-o", type=click.Path(dir_okay=False),
+              help="Write the card to this file (e.g. MODEL/MODEL_CARD.md) instead of printing it.")
+@click.pass_context
+def card_command(ctx: click.Context, model: str, robustness: str | None, name: str | None,
+                 out: str | None) -> None:
+    """A Markdown model card of MODEL (a folder or a registered name).
+
+    Written from what the folder recorded — encoder and settings, training data
+    and held-out pieces, augmentations, schedule, validation curve — and, with
+    --robustness, the model's rows of the robustness benchmark.
+
+    \b
+    Examples:
+      ast model card ast-cnn
+      ast model card models/mine --robustness benchmarks/results/robustness.json -o models/mine/MODEL_CARD.md
+    """
+    from ..catalog import resolve_model_dir
+    from ..io import atomic_write_text
+    from ..learn.card import model_card
+
+    folder = resolve_model_dir(model, registry_of(ctx))
+    text = model_card(folder, name=name or (model if not Path(model).is_dir() else None),
+                      robustness=robustness)
+    if out:
+        atomic_write_text(Path(out), text)
+        console.print(f"model card written to {out}")
+    else:
+        click.echo(text)

@@ -67,6 +67,27 @@ def list_plugins(group_name: str | None, check: bool, as_json: bool) -> None:
         console.print("no plugins registered" + (f" in group {group_name!r}" if group_name else ""))
 
 
+def reflow(doc: str) -> str:
+    r"""A docstring's prose paragraphs joined into one line each, for the terminal to wrap;
+    paragraphs with indented, bulleted or table lines are kept as written.
+
+    Examples
+    --------
+    >>> print(reflow("One sentence\nwrapped by hand.\n\n* a\n* b"))
+    One sentence wrapped by hand.
+    <BLANKLINE>
+    * a
+    * b
+    """
+    out = []
+    for par in doc.split("\n\n"):
+        lines = par.splitlines()
+        kept = any(ln[:1].isspace() or ln.lstrip()[:2] in ("* ", "- ", "| ") or
+                   ln.lstrip()[:1] == "|" for ln in lines)
+        out.append(par if kept else " ".join(ln.strip() for ln in lines))
+    return "\n\n".join(out)
+
+
 @group.command("show")
 @click.argument("group_name", metavar="GROUP")
 @click.argument("name")
@@ -85,7 +106,7 @@ def show(group_name: str, name: str, as_json: bool) -> None:
         return
     console.print(f"[bold]{info['group'][:-1]} {info['name']}[/] — {info['target']} "
                   f"({info['distribution']} {info['version']})\n")
-    console.print(info["doc"], markup=False, highlight=False)
+    console.print(reflow(info["doc"]), markup=False, highlight=False)
     if info["params"]:
         table = Table(title="settings")
         for col in ("name", "type", "default"):

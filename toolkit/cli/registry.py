@@ -46,7 +46,8 @@ def list_registry(ctx: click.Context, as_json: bool) -> None:
     for m in models:
         ckpt = m["checkpoint"] + ("" if m["checkpoint_exists"] else " [yellow](not trained yet)[/]")
         enc = m["encoder"] + (" [yellow](not installed)[/]" if m["missing_plugins"] else "")
-        name = m["name"] + ("" if m["file"] == str(bundled) else f"\n[dim]{m['file']}[/]")
+        name = m["name"] + (" [green](default)[/]" if m["default"] else "") \
+            + ("" if m["file"] == str(bundled) else f"\n[dim]{m['file']}[/]")
         table.add_row(name, enc, m["dataset"] or "", ckpt)
     console.print(table if models else "[dim]no models registered[/]")
     console.print("[dim]registry files: " + ", ".join(info["files"]) + "[/]")

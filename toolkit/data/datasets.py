@@ -237,6 +237,34 @@ def warn_on_frame_timing(config: dict[str, Any], dataset: Dataset) -> str | None
     return message
 
 
+def warn_on_training_pieces(config: dict[str, Any], pieces: Sequence[str]) -> list[str]:
+    """Warn (and return them) when ``pieces`` include pieces the model trained on.
+
+    A model's ``config.json`` lists the pieces it learnt from and was validated
+    on (``trained_on``); indexing or evaluating them measures memory, not
+    retrieval.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_on_training_pieces({"trained_on": ["a", "b"]}, ["b", "c"])
+    ['b']
+    >>> str(caught[0].message)
+    "1 of these 2 pieces were in the model's training data (b): their results measure what it learnt, not how it retrieves"
+    """
+    seen = sorted(set(pieces) & set(config.get("trained_on") or ()))
+    if seen:
+        import warnings
+
+        listed = ", ".join(seen[:5]) + (" …" if len(seen) > 5 else "")
+        warnings.warn(f"{len(seen)} of these {len(set(pieces))} pieces were in the model's "
+                      f"training data ({listed}): their results measure what it learnt, not "
+                      "how it retrieves", UserWarning, stacklevel=2)
+    return seen
+
+
 def resolve_piece(name: str, ids: Sequence[str], *, where: str, hint: str = "") -> int:
     """Position in ``ids`` of a piece named by its id, a unique part of it, or its number.
 

@@ -107,12 +107,13 @@ def expand_source(spec: str) -> list[ScoreSource]:
         if base.is_dir():
             for f in sorted(base.rglob("*")):
                 if f.is_file() and f.suffix.lower() in SCORE_SUFFIXES:
-                    files.append((f, f"local/{base.name}/{f.relative_to(base).as_posix()}"))
+                    # the folder's own name, also for "." (resolved: never an empty name)
+                    files.append((f, f"local/{base.resolve().name}/{f.relative_to(base).as_posix()}"))
         else:
             for name in sorted(glob.glob(os.path.expanduser(spec), recursive=True)):
                 f = Path(name)
                 if f.is_file() and f.suffix.lower() in SCORE_SUFFIXES:
-                    files.append((f, f"local/{f.parent.name}/{f.name}"))
+                    files.append((f, f"local/{f.resolve().parent.name}/{f.name}"))
     if not files:
         raise ParameterError(
             f"source {spec!r} matches no score file ({', '.join(SCORE_SUFFIXES)}); "

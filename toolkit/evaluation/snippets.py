@@ -303,13 +303,14 @@ def snippet_retrieval(model: str | os.PathLike, dataset: str | os.PathLike | Non
     >>> sorted(report["directions"])  # doctest: +SKIP
     ['a2s', 's2a']
     """
-    from ..data.datasets import dataset_of_model
+    from ..data.datasets import dataset_of_model, warn_on_training_pieces
     from ..learn.modelfile import load_encoder
 
     if direction not in (*DIRECTIONS, "both"):
         raise ParameterError(f"direction must be a2s, s2a or both, got {direction!r}")
     encoder, cfg = load_encoder(model, registry)
     ds = dataset_of_model(cfg, dataset, encoder=encoder, registry=registry)
+    warn_on_training_pieces(cfg, ds.piece_ids(split))
     directions = DIRECTIONS if direction == "both" else (direction,)
     report, emb = evaluate_snippets(encoder, ds, split=split, candidates=candidates,
                                     directions=directions, metrics=metrics, progress=progress,

@@ -107,6 +107,11 @@ class FitConfig:
         Their settings, ``NAME.KEY=VALUE`` (``--augment-param``).
     variants : int
         Variants per training piece made by each rendition augmentation.
+    hold_out : tuple of str
+        Datasets whose pieces stay out of training and validation,
+        ``NAME|DIR[:SPLIT]`` (split ``test`` unless named; ``all`` for every
+        split; ``--hold-out``): e.g. ``demo:test``, so that Table I of README's
+        main command is measured on pieces the shipped model never saw.
     sheet_shift : float
         Largest vertical shift of a sheet window, pixels.
     sheet_scale : (float, float)
@@ -148,6 +153,7 @@ class FitConfig:
     augmentations: tuple[str, ...] = ()
     augment_params: tuple[str, ...] = ()
     variants: int = 1
+    hold_out: tuple[str, ...] = ()
     sheet_shift: float = 5.0
     sheet_scale: tuple[float, float] = (0.95, 1.05)
     audio_jitter: int = 1
@@ -417,6 +423,58 @@ def _init_encoder(init: str | os.PathLike, encoder: str | None, params: dict[str
                       "dataset": (cfg.get("dataset") or {}).get("name")}
 
 
+SPLITS = ("train", "valid", "test")
+
+
+def held_out_pieces(specs: typing.Iterable[str], registry: Registry | None = None) -> frozenset[str]:
+    """The piece ids named by ``NAME|DIR[:SPLIT]`` specs (split ``test`` unless named).
+
+    Examples
+    --------
+    >>> held_out_pieces([])
+    frozenset()
+    >>> held_out_pieces(["no-such-folder:test"])
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.ParameterError: --hold-out no-such-folder:test: no-such-folder: no such dataset folder
+    """
+    ids: set[str] = set()
+    for spec in specs:
+        where, _, split = str(spec).rpartition(":")
+        if not where or split not in (*SPLITS, "all"):
+            where, split = str(spec), "test"
+        try:
+            ds = open_dataset(where, registry=registry)
+        except ParameterError as e:
+            raise ParameterError(f"--hold-out {spec}: {e}") from None
+        for s in SPLITS if split == "all" else (split,):
+            ids.update(ds.piece_ids(s))
+    return frozenset(ids)
+
+
+def _differences(was: dict[str, Any], now: dict[str, Any], prefix: str = "") -> list[str]:
+    """``KEY was A, now B`` for every setting that differs (nested settings by dotted key).
+
+    Examples
+    --------
+    >>> _differences({"fit": {"lr": 1e-3, "seed": 0}}, {"fit": {"lr": 5e-4, "seed": 0}})
+    ['fit.lr was 0.001, now 0.0005']
+    """
+    out = []
+    for key in sorted(set(was) | set(now), key=str):
+        a, b = was.get(key), now.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key} was {a!r}, now {b!r}")
+    return out
+
+
+def _without(table: PairTable, pieces: frozenset[str]) -> PairTable:
+    """``table`` without the rows of ``pieces``."""
+    return table.take(np.flatnonzero([p not in pieces for p in table.pieces]))
+
+
 def _open_training_data(dataset: Any, encoder: Any, registry: Registry | None) -> Dataset:
     """One dataset, or several (a list) learnt from together as one."""
     if isinstance(dataset, Dataset):
@@ -479,12 +537,18 @@ class Trainer:
         self.dataset_name = dataset_name or self.ds.name
         self.train_pairs = self.ds.pair_table("train")
         self.valid_pairs = self.ds.pair_table("valid")
+        #: piece ids kept out of training and validation (``hold_out``)
+        self.held_out = held_out_pieces(cfg.hold_out, registry)
+        held = f" after holding out {len(self.held_out)} pieces" if self.held_out else ""
+        if self.held_out:
+            self.train_pairs = _without(self.train_pairs, self.held_out)
+            self.valid_pairs = _without(self.valid_pairs, self.held_out)
         if len(self.train_pairs) < cfg.batch_size:
-            raise ParameterError(f"{self.ds.root}: only {len(self.train_pairs)} training pairs, "
-                                 f"fewer than a batch ({cfg.batch_size})")
+            raise ParameterError(f"{self.ds.root}: only {len(self.train_pairs)} training pairs"
+                                 f"{held}, fewer than a batch ({cfg.batch_size})")
         if len(self.valid_pairs) < 2:
             raise ParameterError(f"{self.ds.root}: the valid split has {len(self.valid_pairs)} "
-                                 "pairs; need >= 2")
+                                 f"pairs{held}; need >= 2")
         self.val_index = evenly_spaced(len(self.valid_pairs), cfg.val_candidates)
         self.augmenter = Augmenter(cfg.augmentations if cfg.augment else (), cfg.augment_params,
                                    spectrogram=self.ds.spectrogram)
@@ -511,6 +575,8 @@ class Trainer:
         fit_cfg = dataclasses.asdict(self.cfg)
         fit_cfg.pop("time_limit")  # may change on resume
         fit_cfg.pop("device")
+        if not fit_cfg["hold_out"]:  # runs from before --hold-out resume as they were
+            fit_cfg.pop("hold_out")
         return {
             "dataset": self._roots(),
             "encoder": self.encoder_name,
@@ -538,11 +604,8 @@ class Trainer:
         if not isinstance(ck["spec"], dict):
             raise IntegrityError(f"{path}: the run's settings are damaged")
         if ck["spec"] != self.spec:
-            diff = [k for k in self.spec if self.spec[k] != ck["spec"].get(k)]
-            raise ParameterError(
-                f"{path}: the run was started with other settings ({', '.join(diff)}): "
-                f"was {[ck['spec'].get(k) for k in diff]}, now {[self.spec[k] for k in diff]}"
-            )
+            raise ParameterError(f"{path}: the run was started with other settings: "
+                                 + "; ".join(_differences(ck["spec"], self.spec)))
         self.state = TrainState.from_dict(ck["state"], origin=str(path))
         self._apply(path, ck, optimizer=True)
         self._set_lr(self.state.lr)
@@ -765,6 +828,10 @@ class Trainer:
                         "system_margin": int(self.ds.system_margin)},
             "fit": {**dataclasses.asdict(self.cfg), "device": str(self.device), "amp": self.amp},
             "augmentations": self.augmenter.describe(),
+            "held_out": {"from": list(self.cfg.hold_out), "pieces": sorted(self.held_out)},
+            # the pieces it learnt from (and was validated on): `ast index` warns when a
+            # collection holds them, since their results measure memory, not retrieval
+            "trained_on": sorted({*self.train_pairs.pieces, *self.valid_pairs.pieces}),
             "init": self.init,
             "training": {"epochs": state.epoch, "best_epoch": state.best_epoch,
                          "stopped": state.stopped, "seconds": round(state.seconds, 1),
@@ -786,7 +853,8 @@ class Trainer:
             f"training {self.encoder_name} with {self.objective_name} on "
             f"{self.ds.root}: {len(self.train_pairs)} training pairs, {len(self.val_index)} "
             f"validation pairs, {sum(p.numel() for p in self.trainable):,} parameters, device "
-            f"{self.device}" + (" (bfloat16)" if self.amp else ""),
+            f"{self.device}" + (" (bfloat16)" if self.amp else "")
+            + (f", {len(self.held_out)} pieces held out" if self.held_out else ""),
             event="start", device=str(self.device), amp=self.amp,
             train_pairs=len(self.train_pairs), valid_pairs=int(len(self.val_index)))
         self.prepare_variants()

@@ -44,7 +44,8 @@ import numpy as np
 
 from .. import __version__, plugins, schemas
 from ..catalog import Registry, resolve_model_dir
-from ..data.datasets import dataset_of_model, open_dataset, resolve_piece
+from ..data.datasets import (dataset_of_model, open_dataset, resolve_piece,
+                             warn_on_training_pieces)
 from ..data.collections import Joined, reopen, user_collection
 from ..data.recordings import Recordings
 from ..data.sheets import PDF_DPI, Sheets
@@ -58,7 +59,7 @@ from ..progress import Progress, Reporter
 from ..types import Collection, SpectrogramSpec
 
 __all__ = ["INDEX_FORMAT", "MODALITIES", "DIRECTIONS", "IndexReport", "Index", "build_index",
-           "damaged_pieces"]
+           "collection_index", "cache_root", "damaged_pieces"]
 
 INDEX_FORMAT = 1
 MODALITIES = ("sheet", "audio")
@@ -113,7 +114,7 @@ def _plan_dataset(ds, split: str) -> list[str]:
 
 
 @writes_folder("out", what="ast index")
-def build_index(model: str | os.PathLike, out: str | os.PathLike, *,
+def build_index(model: str | os.PathLike | None, out: str | os.PathLike, *,
                 dataset: str | os.PathLike | Dataset | None = None, split: str = "test",
                 audio: Sequence[str | os.PathLike] | None = None,
                 sheets: Sequence[str | os.PathLike] | None = None,
@@ -125,8 +126,9 @@ def build_index(model: str | os.PathLike, out: str | os.PathLike, *,
 
     Parameters
     ----------
-    model : str or path
-        A model folder (``ast fit``) or a registered model name.
+    model : str, path or None
+        A model folder (``ast fit``) or a registered model name; None: the
+        registry's default model.
     out : path
         The index folder.
     dataset : str, path, Dataset or None
@@ -210,6 +212,7 @@ def build_index(model: str | os.PathLike, out: str | os.PathLike, *,
             raise ParameterError(f"{ds.root}: no pieces in split {split!r}")
         source = {"kind": "dataset", "root": str(ds.root.resolve()), "name": ds.name,
                   "split": split, "rendition": rendition}
+        warn_on_training_pieces(cfg, plan)
     spec = ds.spectrogram
     if not (np.isfinite(audio_hop) and audio_hop > 0):
         raise ParameterError(f"--audio-hop must be a number of seconds > 0, got {audio_hop}")
@@ -245,6 +248,8 @@ def build_index(model: str | os.PathLike, out: str | os.PathLike, *,
                 shutil.rmtree(out / PARTS, ignore_errors=True)
                 _remove_stale(out)
                 report.already_complete = True
+                if (out / "failures.json").is_file():  # what the build could not index
+                    report.failed = read_json(out / "failures.json", schema=schemas.Failures)
                 report.seconds = time.perf_counter() - t0
                 return report
             report.repaired = sorted(damaged)
@@ -306,6 +311,53 @@ def build_index(model: str | os.PathLike, out: str | os.PathLike, *,
     shutil.rmtree(parts, ignore_errors=True)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+#: Folder of indexes made on the fly (``ast match --sheets/--audio``): ``$AST_CACHE``,
+#: else ``$XDG_CACHE_HOME/ast``, else ``~/.cache/ast``.
+CACHE_ENV = "AST_CACHE"
+
+
+def cache_root() -> Path:
+    """Where indexes made on the fly are kept.
+
+    Examples
+    --------
+    >>> os.environ["AST_CACHE"] = "/tmp/ast-cache"
+    >>> cache_root().as_posix()
+    '/tmp/ast-cache'
+    >>> del os.environ["AST_CACHE"]
+    """
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "ast"
+
+
+def collection_index(*, sheets: Sequence[str | os.PathLike] | None = None,
+                     audio: Sequence[str | os.PathLike] | None = None,
+                     model: str | os.PathLike | None = None, reader: str = "classical",
+                     dpi: int = PDF_DPI, registry: Registry | None = None,
+                     progress: Progress | None = None) -> tuple[Path, IndexReport]:
+    """An index of a user's scans and recordings, made once and kept in :func:`cache_root`.
+
+    The folder is named by the model's weights, the files' absolute paths, the
+    reader and the resolution; a later call with the same ones finds it complete
+    (a changed collection, e.g. a file added to a folder, is indexed again).
+    Returns the folder and what the build did.
+    """
+    if not sheets and not audio:
+        raise ParameterError("nothing to search: give scans (--sheets) or recordings (--audio)")
+    model_dir = resolve_model_dir(model, registry)
+    key = json.dumps({"model": model_fingerprint(model_dir),
+                      "sheets": sorted(str(Path(p).expanduser().resolve()) for p in sheets or ()),
+                      "audio": sorted(str(Path(p).expanduser().resolve()) for p in audio or ()),
+                      "reader": reader, "dpi": int(dpi)}, sort_keys=True)
+    out = cache_root() / "indexes" / hashlib.sha256(key.encode()).hexdigest()[:16]
+    report = build_index(model_dir, out, sheets=list(sheets) if sheets else None,
+                         audio=list(audio) if audio else None, reader=reader, dpi=dpi,
+                         overwrite=True, registry=registry, progress=progress)
+    return out, report
 
 
 def _embed_piece(encoder: Any, ds: Dataset, pid: str, sheet_hop: int, audio_hop: int,

@@ -115,7 +115,7 @@ def _span(row: dict[str, Any]) -> str:
 
 
 def link_library(sheets: Sequence[str | os.PathLike], audio: Sequence[str | os.PathLike],
-                 out: str | os.PathLike, *, model: str | os.PathLike, matcher: str = "dtw",
+                 out: str | os.PathLike, *, model: str | os.PathLike | None = None, matcher: str = "dtw",
                  manifest: str | os.PathLike | None = None, reader: str = "classical",
                  min_margin: float | None = None, pictures: bool = True,
                  registry: Registry | None = None, progress: Progress | None = None) -> LinkReport:
