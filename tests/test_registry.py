@@ -199,13 +199,13 @@ def test_the_shipped_model_is_the_default_and_loads():
     assert cfg["held_out"]["pieces"] and not set(cfg["held_out"]["pieces"]) & set(cfg["trained_on"])
 
 
+def _default_entry(name: str, checkpoint: str) -> str:
+    """A registry entry of a cnn model marked as the default."""
+    return f'[models.{name}]\nencoder = "cnn"\ncheckpoint = "{checkpoint}"\ndefault = true\n'
+
+
 def test_a_user_file_chooses_its_own_default(tmp_path):
-    user = write(tmp_path, """
-        [models.mine]
-        encoder = "cnn"
-        checkpoint = "models/mine"
-        default = true
-        """)
+    user = write(tmp_path, _default_entry("mine", "models/mine"))
     reg = load_registry([user], env=False)
     assert reg.default_model().name == "mine"
     # replacing the shipped entry without the mark leaves no default: a clear error
@@ -217,16 +217,7 @@ def test_a_user_file_chooses_its_own_default(tmp_path):
     reg = load_registry([plain], env=False)
     with pytest.raises(Exception, match="no default model is registered"):
         reg.default_model()
-    two = write(tmp_path, """
-        [models.a]
-        encoder = "cnn"
-        checkpoint = "a"
-        default = true
-        [models.b]
-        encoder = "cnn"
-        checkpoint = "b"
-        default = true
-        """, "two.toml")
+    two = write(tmp_path, _default_entry("a", "a") + _default_entry("b", "b"), "two.toml")
     with pytest.raises(RegistryError, match=r"two.toml: several models have `default = true` \(a, b\)"):
         load_registry([two], env=False)
 
@@ -234,11 +225,6 @@ def test_a_user_file_chooses_its_own_default(tmp_path):
 def test_a_missing_default_model_folder_is_named(tmp_path):
     from ast_toolkit.catalog import resolve_model_dir
 
-    user = write(tmp_path, """
-        [models.mine]
-        encoder = "cnn"
-        checkpoint = "nowhere/mine"
-        default = true
-        """)
+    user = write(tmp_path, _default_entry("mine", "nowhere/mine"))
     with pytest.raises(Exception, match=r"the default model 'mine' is not at .*nowhere/mine"):
         resolve_model_dir(None, load_registry([user], env=False))

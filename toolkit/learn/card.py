@@ -16,11 +16,9 @@ from typing import Any
 
 from ..errors import ParameterError
 from ..io import read_json
-from .modelfile import CONFIG_FILE, WEIGHTS_FILE, read_model_config
+from .modelfile import CONFIG_FILE, LOG_FILE, WEIGHTS_FILE, model_fingerprint, read_model_config
 
 __all__ = ["model_card"]
-
-LOG_FILE = "log.jsonl"
 
 
 def _log(folder: Path) -> list[dict[str, Any]]:
@@ -37,12 +35,15 @@ def _log(folder: Path) -> list[dict[str, Any]]:
 
 
 def _robustness(path: Path, folder: Path) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
-    """This model's rows of a robustness results file (found by its folder)."""
+    """This model's rows of a robustness results file: found by its weights' sha256 where
+    the file records them (rows of other weights in the same folder are not its own),
+    else by its folder."""
     data = read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
         raise ParameterError(f"{path}: not a results file of benchmarks/robustness.py (no rows)")
+    sha, recorded = model_fingerprint(folder), data.get("weights") or {}
     names = [n for n, f in (data.get("models") or {}).items()
-             if Path(f).resolve() == folder.resolve() or Path(f).name == folder.name]
+             if (recorded[n] == sha if n in recorded else Path(f).resolve() == folder.resolve())]
     if not names:
         raise ParameterError(f"{path}: has no rows of {folder} (models: "
                              f"{', '.join(data.get('models') or {}) or 'none'})")

@@ -27,6 +27,8 @@ __all__ = ["MODEL_FORMAT", "CONFIG_FILE", "WEIGHTS_FILE", "read_model_config", "
 MODEL_FORMAT = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.pt"
+#: one JSON line per training epoch (written by ``ast fit``)
+LOG_FILE = "log.jsonl"
 
 
 def read_model_config(path: str | os.PathLike) -> dict[str, Any]:

@@ -65,7 +65,7 @@ from ..progress import Progress, Reporter
 from ..types import PairTable
 from .augment import VARIANTS_DIR, Augmenter, make_variants
 from .encoder import atomic_torch_save, check_finite, read_checkpoint
-from .modelfile import CONFIG_FILE, WEIGHTS_FILE, model_fingerprint, read_model_config
+from .modelfile import CONFIG_FILE, LOG_FILE, WEIGHTS_FILE, model_fingerprint, read_model_config
 
 __all__ = ["FitConfig", "FitResult", "TrainState", "Trainer", "fit", "fit_config", "pick_device",
            "cpu_bfloat16",
@@ -73,7 +73,6 @@ __all__ = ["FitConfig", "FitResult", "TrainState", "Trainer", "fit", "fit_config
 
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
-LOG = "log.jsonl"
 #: Version of the checkpoint layout.
 CHECKPOINT_FORMAT = 1
 
@@ -423,9 +422,6 @@ def _init_encoder(init: str | os.PathLike, encoder: str | None, params: dict[str
                       "dataset": (cfg.get("dataset") or {}).get("name")}
 
 
-SPLITS = ("train", "valid", "test")
-
-
 def held_out_pieces(specs: typing.Iterable[str], registry: Registry | None = None) -> frozenset[str]:
     """The piece ids named by ``NAME|DIR[:SPLIT]`` specs (split ``test`` unless named).
 
@@ -441,13 +437,13 @@ def held_out_pieces(specs: typing.Iterable[str], registry: Registry | None = Non
     ids: set[str] = set()
     for spec in specs:
         where, _, split = str(spec).rpartition(":")
-        if not where or split not in (*SPLITS, "all"):
+        if not where or split not in (*Dataset.SPLITS, "all"):
             where, split = str(spec), "test"
         try:
             ds = open_dataset(where, registry=registry)
         except ParameterError as e:
             raise ParameterError(f"--hold-out {spec}: {e}") from None
-        for s in SPLITS if split == "all" else (split,):
+        for s in ds.SPLITS if split == "all" else (split,):
             ids.update(ds.piece_ids(s))
     return frozenset(ids)
 
@@ -838,7 +834,7 @@ class Trainer:
                          "cca_refit": refit, "valid": val,
                          "valid_candidates": int(len(self.val_index))},
         }
-        atomic_write_text(self.out / LOG, "".join(json.dumps(e) + "\n" for e in state.log))
+        atomic_write_text(self.out / LOG_FILE, "".join(json.dumps(e) + "\n" for e in state.log))
         self.enc.save(self.out, extra=extra)  # weights.pt, then config.json: the completion mark
         for name in (CHECKPOINT, BEST):
             (self.out / name).unlink(missing_ok=True)
