@@ -17,13 +17,20 @@ def piece_ranks(idx: Index, truth: dict[str, str], modality: str, matcher: str) 
     summary's ``n`` shows it; a true piece that is not in the index, or that the
     matcher cannot score, counts as ranked after every scored piece.
     """
-    out = []
+    return list(piece_rank_map(idx, truth, modality, matcher).values())
+
+
+def piece_rank_map(idx: Index, truth: dict[str, str], modality: str,
+                   matcher: str, hubness: str = "none") -> dict[str, int]:
+    """:func:`piece_ranks` by query piece (queries not in the index left out)."""
+    out = {}
     for query, target in truth.items():
         if query not in idx.ids:
             continue
-        matches, _, _ = identify(idx, piece_query(idx, query, modality), matcher, top=None)
+        matches, _, _ = identify(idx, piece_query(idx, query, modality), matcher, top=None,
+                                 hubness=hubness)
         order = [m.piece for m in matches if np.isfinite(m.score)]
-        out.append(order.index(target) + 1 if target in order else len(order) + 1)
+        out[query] = order.index(target) + 1 if target in order else len(order) + 1
     return out
 
 

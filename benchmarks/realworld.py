@@ -21,7 +21,7 @@ model is trained on it.  Three parts:
     .venv/bin/python benchmarks/realworld.py \\
         --models msmd-audio=models/ucasr-mc,msmd-both=models/ucasr-mc-score \\
         [--realworld ../shared/realworld] [--others 100] [--matchers dtw,sdtw] \\
-        [--work /tmp/ast-realworld] [--parts systems,retrieval,link] \\
+        [--work /tmp/ast-realworld] [--parts systems,retrieval,link] [--hubness csls] \\
         [--json benchmarks/results/realworld.json]
 
 A model name may be a path to a ucasr checkpoint (``.pt``): it is imported into
@@ -153,7 +153,7 @@ def _xml_piece(ids: list[str], xml: str) -> str | None:
 
 
 def part_retrieval(root: Path, work: Path, models: dict[str, Path], matchers: list[str],
-                   others: int, reader_name: str) -> dict:
+                   others: int, reader_name: str, hubness: str = "none") -> dict:
     corpus = rendered_corpus(root, work, others)
     scans = {f"scan:{s}": [(root / s, None)] for p in PIECES.values() for s in p["scans"]}
     recs = {f"rec:{a}": root / a for p in PIECES.values() for a in p["audio"]}
@@ -168,7 +168,7 @@ def part_retrieval(root: Path, work: Path, models: dict[str, Path], matchers: li
                                     audio_context=encoder.audio_shape[1])
         audio = Recordings.from_files(recs, model_spectrogram(cfg), audio_context=encoder.audio_shape[1])
         joined = Joined([rendered, sheets, audio])
-        folder = work / f"index-{name}-{others}"
+        folder = work / f"index-{name.split('+')[0]}-{others}"  # NAME+csls: NAME's index
         t0 = time.perf_counter()
         rep = build_index(model_dir, folder, dataset=joined, split="all")
         print(f"  {name}: index of {len(joined.piece_ids())} pieces ({len(rep.failed)} failed) "
@@ -184,13 +184,13 @@ def part_retrieval(root: Path, work: Path, models: dict[str, Path], matchers: li
                 own_scans = [f"scan:{s}" for s in p["scans"] if f"scan:{s}" in ids]
                 own_recs = [f"rec:{a}" for a in p["audio"] if f"rec:{a}" in ids]
                 for a in own_recs:  # A2S
-                    ranks = _ranks(idx, a, "audio", matcher)
+                    ranks = _ranks(idx, a, "audio", matcher, hubness)
                     rows.append({"direction": "a2s", "piece": key, "query": a[4:],
                                  "rank_real_scan": _best_rank(ranks, own_scans),
                                  "rank_engraved": _best_rank(ranks, [xml_of[key]] if xml_of.get(key) else []),
                                  "candidates": len(ranks), "best": next(iter(ranks), None)})
                 for s in own_scans:  # S2A
-                    ranks = _ranks(idx, s, "sheet", matcher)
+                    ranks = _ranks(idx, s, "sheet", matcher, hubness)
                     rows.append({"direction": "s2a", "piece": key, "query": s[5:],
                                  "rank_real_recording": _best_rank(ranks, own_recs),
                                  "rank_engraved": _best_rank(ranks, [xml_of[key]] if xml_of.get(key) else []),
@@ -213,11 +213,12 @@ def _best_rank(ranks: dict[str, int], truth: list[str]) -> int | str | None:
     return min(found) if found else "unmatched"
 
 
-def _ranks(idx: Index, piece: str, modality: str, matcher: str) -> dict[str, int]:
+def _ranks(idx: Index, piece: str, modality: str, matcher: str,
+           hubness: str = "none") -> dict[str, int]:
     """1-based rank of every candidate piece for a whole-piece query (errors: none)."""
     try:
         q = piece_query(idx, piece, modality)
-        matches, _, _ = identify(idx, q, matcher, top=None)
+        matches, _, _ = identify(idx, q, matcher, top=None, hubness=hubness)
     except ToolkitError as exc:
         print(f"    {piece}: {exc}")
         return {}
@@ -283,6 +284,9 @@ def main() -> None:
     ap.add_argument("--reader", default="classical")
     ap.add_argument("--work", default="/tmp/ast-realworld")
     ap.add_argument("--parts", default="systems,retrieval,link")
+    ap.add_argument("--hubness", default="none", choices=["none", "csls"],
+                    help="hubness correction in retrieval (name the model apart, e.g. "
+                    "ast-cnn+csls=weights/ast-cnn: the part before + names the index reused)")
     ap.add_argument("--json", dest="json_out")
     args = ap.parse_args()
     root, work = Path(args.realworld), Path(args.work)
@@ -291,7 +295,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     parts = args.parts.split(",")
     result: dict = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-                    "reader": args.reader, "others": args.others, "date": time.strftime("%Y-%m-%d")}
+                    "reader": args.reader, "others": args.others, "hubness": args.hubness,
+                    "date": time.strftime("%Y-%m-%d")}
     t0 = time.perf_counter()
     if "systems" in parts:
         print("# systems on the real pages")
@@ -305,7 +310,7 @@ def main() -> None:
     if "retrieval" in parts and models:
         print("# retrieval")
         result["retrieval"] = part_retrieval(root, work, models, args.matchers.split(","), args.others,
-                                             args.reader)
+                                             args.reader, args.hubness)
     if "link" in parts and models:
         print("# ast link")
         result["link"] = part_link(root, work, models, args.reader)

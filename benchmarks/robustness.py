@@ -34,7 +34,9 @@ with ``--matcher``; the same pieces, variants and candidates for every model.
 
 Files are made once in ``--work`` and reused by later runs.  Rows already in the
 ``--json`` file (same pieces, same weights) are kept, not measured again: models
-can be added to one table one run at a time.
+can be added to one table one run at a time (``--again`` measures the named rows
+of the named models once more).  Each row records every piece's rank both ways,
+and the file each piece's onsets per second (how much music an excerpt holds).
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ from ast_toolkit.data.sheets import Sheets
 from ast_toolkit.data.sources import expand_source, piece_slug, select
 from ast_toolkit.learn.modelfile import load_encoder, model_fingerprint, model_sheet_scale
 from ast_toolkit.search.index import Index, build_index
-from _ranking import piece_ranks, summary
+from _ranking import piece_rank_map, summary
 from ast_toolkit.types import NoteEvent, ScoreSource
 
 SR = 22050
@@ -202,6 +204,11 @@ def main() -> None:
     ap.add_argument("--matcher", default="dtw")
     ap.add_argument("--work", default="/tmp/ast-robust")
     ap.add_argument("--json", dest="json_out")
+    ap.add_argument("--hubness", default="none", choices=["none", "csls"],
+                    help="hubness correction of this run's --models (name them apart, e.g. "
+                    "ast-cnn+csls=weights/ast-cnn: the part before + names the index reused)")
+    ap.add_argument("--again", action="store_true",
+                    help="measure --rows of --models again even where --json has them")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -224,18 +231,24 @@ def main() -> None:
     result = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
               "models": models, "datasets": args.datasets, "unseen": args.unseen,
               "matcher": args.matcher, "pieces": {k: sorted(v) for k, v in notes.items()},
+              "onsets_per_second": {pid: onset_rate(events) for piece_notes in notes.values()
+                                    for pid, events in sorted(piece_notes.items())},
               "rows": []}
     # rows of an earlier run into the same --json, on the same pieces, of the same
     # weights, are kept: models can be added one run at a time and share one table
     earlier = json.loads(Path(args.json_out).read_text()) \
         if args.json_out and Path(args.json_out).is_file() else None
     result["weights"] = {name: model_fingerprint(folder) for name, folder in models.items()}
+    result["hubness"] = {name: args.hubness for name in models}
     if earlier and earlier.get("pieces") == result["pieces"]:
         same = {n for n, sha in (earlier.get("weights") or {}).items()
                 if result["weights"].get(n, sha) == sha}  # not rerun, or the same weights
         result["models"] = {**earlier["models"], **models}
         result["weights"] = {**earlier.get("weights", {}), **result["weights"]}
-        result["rows"] = [r for r in earlier["rows"] if r["model"] in same]
+        result["hubness"] = {**{n: "none" for n in earlier["models"]},
+                             **earlier.get("hubness", {}), **result["hubness"]}
+        result["rows"] = [r for r in earlier["rows"] if r["model"] in same
+                          and not (args.again and r["model"] in models and r["row"] in rows)]
     done = {(r["model"], r["row"]) for r in result["rows"]}
     collections: dict = {}
     for model_name, model in models.items():
@@ -265,31 +278,57 @@ def main() -> None:
             recordings = Recordings.from_files(files, encoder_spectrogram(cfg),
                                                audio_context=sizes["audio_context"])
             both = Joined([collections[key], recordings])
-            out = work / "indexes" / f"{model_name}-{row}"
+            # one index per weights and row: a model name's variants (NAME+csls) share it
+            out = work / "indexes" / f"{model_name.split('+')[0]}-{row}"
             build_index(model, out, dataset=both, split="all", overwrite=True)
             idx = Index(out)
             to_sheet = {f"audio-{audio_variant}/{piece_slug(p)}.flac":
                         f"sheets-{sheet_variant}/{piece_slug(p)}" for p in ids}
+            a2s = piece_rank_map(idx, to_sheet, "audio", args.matcher, args.hubness)
+            s2a = piece_rank_map(idx, {v: k for k, v in to_sheet.items()}, "sheet", args.matcher,
+                                 args.hubness)
             entry = {"model": model_name, "row": row, "label": LABELS[row],
-                     "a2s": summary(piece_ranks(idx, to_sheet, "audio", args.matcher)),
-                     "s2a": summary(piece_ranks(idx, {v: k for k, v in to_sheet.items()}, "sheet",
-                                            args.matcher)),
+                     "a2s": summary(list(a2s.values())), "s2a": summary(list(s2a.values())),
                      "candidates": len(ids)}
-            result["rows"].append(entry)
             print(json.dumps(entry), flush=True)
+            # each piece's rank both ways, by piece id (what a row's MRR is made of)
+            piece_of = {q: p for p in ids for q in (f"audio-{audio_variant}/{piece_slug(p)}.flac",
+                                                    f"sheets-{sheet_variant}/{piece_slug(p)}")}
+            entry["ranks"] = {"a2s": {piece_of[q]: r for q, r in a2s.items()},
+                              "s2a": {piece_of[q]: r for q, r in s2a.items()}}
+            result["rows"].append(entry)
     result["seconds"] = round(time.perf_counter() - t0, 1)
-    shown = list(result["models"])
-    print(f"\n| condition | {' | '.join(f'{m} A2S MRR | {m} S2A MRR' for m in shown)} |")
-    print("|---|" + "---|" * (2 * len(shown)))
-    for row in rows:
-        cells = []
-        for m in shown:
-            e = next((r for r in result["rows"] if r["model"] == m and r["row"] == row), None)
-            cells += [f"{e['a2s'].get('mrr', float('nan')):.2f}", f"{e['s2a'].get('mrr', float('nan')):.2f}"] \
-                if e else ["—", "—"]
-        print(f"| {LABELS[row]} | {' | '.join(cells)} |")
+    print("\n" + table(result, rows))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=1))
+
+
+def table(result: dict, rows: list[str]) -> str:
+    """The rows as README shows them: MRR with R@1 in brackets, both directions per model."""
+    shown = list(result["models"])
+    out = ["| condition | pieces | " + " | ".join(f"{m} A2S | {m} S2A" for m in shown) + " |",
+           "|---|---|" + "---|" * (2 * len(shown))]
+    for row in rows:
+        cells, pieces = [], "—"
+        for m in shown:
+            e = next((r for r in result["rows"] if r["model"] == m and r["row"] == row), None)
+            if e is None:
+                cells += ["—", "—"]
+                continue
+            pieces = str(e.get("candidates", pieces))
+            cells += [f"{e[d]['mrr']:.2f} ({e[d]['r@1']:.2f})" if e[d].get("n") else "—"
+                      for d in ("a2s", "s2a")]
+        out.append(f"| {LABELS[row]} | {pieces} | {' | '.join(cells)} |")
+    return "\n".join(out)
+
+
+def onset_rate(events: list[NoteEvent]) -> float:
+    """Distinct note onsets per second of a piece's performance at tempo 1: how
+    much music a fixed-length audio excerpt holds (slow polyphony has few)."""
+    if not events:
+        return 0.0
+    end = max(e.onset + e.duration for e in events)
+    return round(len({round(e.onset, 3) for e in events}) / max(end, 1e-9), 3)
 
 
 def encoder_spectrogram(cfg: dict):

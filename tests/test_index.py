@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from ast_toolkit import plugins
-from ast_toolkit.errors import IntegrityError, ParameterError
+from ast_toolkit.errors import IntegrityError, ParameterError, UnknownNameError
 from ast_toolkit.evaluation.pieces import evaluate_fragments, evaluate_pieces, evaluate_scale
 from ast_toolkit.search.queries import identify, piece_query
 from ast_toolkit.search.index import Index, build_index
@@ -260,6 +260,9 @@ def test_cli_indexes_a_folder_of_recordings_and_reports_bad_files(ast_cmd, model
     # a recording finds the other encoding of itself
     proc = ast_cmd("match", "-i", str(out), "-q", str(recordings["ogg"]), "--json")
     assert json.loads(proc.stdout)["results"][0]["piece"] == f"{top}/good/stereo44k.ogg"
+    # hubness correction is cross-modal: refused, with the reason, on recordings alone
+    proc = ast_cmd("match", "-i", str(out), "-q", str(recordings["ogg"]), "--hubness", "csls")
+    assert proc.returncode == 1 and "cross-modal" in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("kind,reason", [
@@ -291,6 +294,11 @@ def test_cli_evaluations(ast_cmd, index, tmp_path):
                    "--json")
     report = json.loads(proc.stdout)
     assert [r["direction"] for r in report["results"]] == ["a2s"]
+    proc = ast_cmd("eval", "pieces", "-i", str(index.folder), "-M", "dtw", "--hubness", "csls",
+                   "--json")
+    report = json.loads(proc.stdout)
+    assert report["hubness"] == "csls" and all(r["R@1"] >= report["queries"] - 1
+                                               for r in report["results"]), report["results"]
     proc = ast_cmd("eval", "fragments", "-i", str(index.folder), "--lengths", "5,10",
                    "--systems", "1,2", "-n", "4")
     assert proc.returncode == 0 and "Length (s)" in proc.stdout and "Systems" in proc.stdout
@@ -308,3 +316,35 @@ def test_an_audio_only_index_cannot_be_evaluated(model, recordings, tmp_path):
     build_index(model, out, audio=[recordings["ogg"].parent])
     with pytest.raises(ParameterError, match="only a audio side|needs an index of a rendered"):
         evaluate_pieces(Index(out), ["dtw"])
+
+
+@pytest.mark.parametrize("direction", ["audio", "sheet"])
+def test_hubness_correction_keeps_the_real_index_identifying(index, direction):
+    """``hubness="csls"`` on real rendered tunes: ``dtw``'s corrected scores find
+    (nearly) every piece's own other side, and every matcher still answers."""
+    found = {}
+    for matcher in MATCHERS:
+        found[matcher] = [sum(identify(index, piece_query(index, i, direction), matcher, top=1,
+                                       hubness=h)[0][0].piece == pid
+                              for i, pid in enumerate(index.ids)) for h in ("none", "csls")]
+    plain, fixed = found["dtw"]
+    assert fixed >= len(index.ids) - 1 and fixed >= plain - 1, found
+    assert all(f >= len(index.ids) // 2 for _, f in found.values()), found
+
+
+def test_hubness_names_and_needs(index, model, tunes, tmp_path):
+    from ast_toolkit.search.queries import file_query
+
+    q = piece_query(index, 0, "audio")
+    with pytest.raises(UnknownNameError, match="unknown hubness reduction 'cls'; did you mean 'csls'"):
+        identify(index, q, "dtw", hubness="cls")
+    # an index of scans only has no recordings to measure neighbourhoods against
+    one = tmp_path / "scans"
+    pages = sorted(tunes.glob("pieces/*/page_000.png"))[:3]
+    build_index(model, one, sheets=pages)
+    scans = Index(one)
+    flac = sorted(tunes.glob("pieces/*/renditions/*/audio.flac"))[0]
+    query = file_query(scans, scans.load_encoder()[0], flac)
+    assert identify(scans, query, "dtw", top=1)[0]  # without correction it answers
+    with pytest.raises(ParameterError, match="needs both sides in the index"):
+        identify(scans, query, "dtw", hubness="csls")

@@ -175,17 +175,31 @@ def test_a_preset_fills_the_settings_and_the_entry_overrides_it(tmp_path):
         load_registry([bad], env=False)
 
 
-def test_the_shipped_model_is_the_default_and_loads():
+def _shipped_models() -> list[str]:
+    """The bundled registry's models whose weights ship in the repository's ``weights/``."""
+    reg = load_registry(env=False)
+    return sorted(n for n, m in reg.models.items() if m.checkpoint.startswith("weights/"))
+
+
+def test_the_shipped_default_model_is_ast_cnn():
     from ast_toolkit.catalog import resolve_model_dir
-    from ast_toolkit.learn.modelfile import load_encoder
 
     reg = load_registry(env=False)
     spec = reg.default_model()
-    assert spec.name == "ast-cnn" and spec.default
-    folder = resolve_model_dir(None, reg)
-    assert folder == spec.checkpoint_path and (folder / "MODEL_CARD.md").is_file()
+    assert spec.name == "ast-cnn" and spec.default and spec.name in _shipped_models()
+    assert resolve_model_dir(None, reg) == spec.checkpoint_path
+
+
+@pytest.mark.parametrize("name", _shipped_models())
+def test_a_shipped_model_loads_and_learnt_only_the_registry_corpora(name):
+    from ast_toolkit.learn.modelfile import load_encoder
+
+    reg = load_registry(env=False)
+    spec = reg.models[name]
+    folder = spec.checkpoint_path
+    assert (folder / "MODEL_CARD.md").is_file()
     encoder, cfg = load_encoder(folder, reg)  # checked against its recorded sha256
-    assert cfg["encoder"] == "cnn" and encoder.dim > 0
+    assert cfg["encoder"] == spec.encoder and encoder.dim > 0
     # shipped weights are few MB and trained by this project, not imported
     assert (folder / "weights.pt").stat().st_size < 10_000_000 and cfg.get("init") is None
     # it learnt only from the registry's folk, chorales and piano corpora (every other

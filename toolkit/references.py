@@ -22,7 +22,7 @@ from .errors import UnknownNameError, did_you_mean
 
 __all__ = ["DORFER2016", "DORFER2018_TISMIR", "DORFER2018_IJMIR", "BALKE2019", "CARVALHO2021",
            "MUELLER2019", "MUELLER2015", "WANG2003", "KIROS2014", "ANDREW2013", "OORD2018",
-           "CARVALHO2023", "CITATIONS", "bibtex"]
+           "CARVALHO2023", "CONNEAU2018", "CITATIONS", "bibtex"]
 
 #: Audio–sheet snippet retrieval with DCCA on monophonic tunes: the ``dcca``
 #: encoder and objective, its 136-bin spectrogram (seed 001).
@@ -142,6 +142,16 @@ CARVALHO2023 = """@inproceedings{carvalho2023selfsupervised,
   year      = {2023}
 }"""
 
+#: Cross-domain similarity local scaling (CSLS), the hubness reduction of
+#: ``--hubness csls`` (:mod:`ast_toolkit.search.hubness`).
+CONNEAU2018 = """@inproceedings{conneau2018word,
+  author    = {Alexis Conneau and Guillaume Lample and Marc'Aurelio Ranzato and Ludovic Denoyer
+               and Herv{\\'e} J{\\'e}gou},
+  title     = {Word Translation Without Parallel Data},
+  booktitle = {International Conference on Learning Representations (ICLR)},
+  year      = {2018}
+}"""
+
 #: Constant name -> the short form docstrings cite.
 CITATIONS: dict[str, str] = {
     "DORFER2016": "Dorfer et al. 2016",
@@ -156,6 +166,7 @@ CITATIONS: dict[str, str] = {
     "ANDREW2013": "Andrew et al. 2013",
     "OORD2018": "Oord et al. 2018",
     "CARVALHO2023": "Carvalho et al. 2023",
+    "CONNEAU2018": "Conneau et al. 2018",
 }
 
 
@@ -173,7 +184,7 @@ def bibtex(*names: str) -> str:
     >>> bibtex("MULLER2019")
     Traceback (most recent call last):
     ...
-    ast_toolkit.errors.UnknownNameError: unknown reference 'MULLER2019'; did you mean 'MUELLER2019' or 'MUELLER2015' or 'BALKE2019'? Known: ANDREW2013, BALKE2019, CARVALHO2021, CARVALHO2023, DORFER2016, DORFER2018_IJMIR, DORFER2018_TISMIR, KIROS2014, MUELLER2015, MUELLER2019, OORD2018, WANG2003
+    ast_toolkit.errors.UnknownNameError: unknown reference 'MULLER2019'; did you mean 'MUELLER2019' or 'MUELLER2015' or 'BALKE2019'? Known: ANDREW2013, BALKE2019, CARVALHO2021, CARVALHO2023, CONNEAU2018, DORFER2016, DORFER2018_IJMIR, DORFER2018_TISMIR, KIROS2014, MUELLER2015, MUELLER2019, OORD2018, WANG2003
     """
     for name in names:
         if name not in CITATIONS:

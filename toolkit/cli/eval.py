@@ -10,7 +10,8 @@ from rich.table import Table
 from ..evaluation.pieces import evaluate_fragments, evaluate_pieces, evaluate_scale
 from ..evaluation.scores import score_file
 from ..evaluation.snippets import DEFAULT_METRICS, snippet_retrieval
-from ._common import AstGroup, PluginOption, ProgressDisplay, console, err_console, print_json, \
+from ..search.hubness import HUBNESS
+from ._common import HUBNESS_HELP, AstGroup, PluginOption, ProgressDisplay, console, err_console, print_json, \
     registry_of
 
 
@@ -154,8 +155,11 @@ _MATCHERS_HELP = "Comma-separated matcher plugins; NAME+OTHER:K runs NAME on OTH
 @_identification_options
 @click.option("--matcher", "-M", "matchers", type=NAMES, default="vote,shazam,dtw,sdtw",
               show_default=True, cls=PluginOption, plugin_group="matchers", help=_MATCHERS_HELP)
+@click.option("--hubness", type=click.Choice(list(HUBNESS)), default="none", show_default=True,
+              help=HUBNESS_HELP)
 def pieces_command(index_dir: str, direction: str, prefilter: str | None,
-                   matcher_params: tuple[str, ...], as_json: bool, matchers: list[str]) -> None:
+                   matcher_params: tuple[str, ...], as_json: bool, matchers: list[str],
+                   hubness: str) -> None:
     """Piece identification, Table I of Carvalho & Widmer (2021): each piece queried whole.
 
     Every piece's recording queries all scores (A2S) and every score all
@@ -165,7 +169,7 @@ def pieces_command(index_dir: str, direction: str, prefilter: str | None,
     """
     with ProgressDisplay(enabled=not as_json, transient=True) as show:
         report = evaluate_pieces(index_dir, matchers, direction=direction, prefilter=prefilter,
-                                 params=matcher_params, progress=show)
+                                 params=matcher_params, hubness=hubness, progress=show)
     if as_json:
         print_json(report)
         return
@@ -175,7 +179,8 @@ def pieces_command(index_dir: str, direction: str, prefilter: str | None,
         if not rows:
             continue
         title = {"a2s": "Audio-to-score (A2S)", "s2a": "Score-to-audio (S2A)"}[d]
-        table = Table(title=f"{title} piece identification: {n} queries, {report['index']}")
+        hub = "" if hubness == "none" else f", hubness {hubness}"
+        table = Table(title=f"{title} piece identification: {n} queries, {report['index']}{hub}")
         for col in ("Method", "R@1", "R@5", "R@10", "MRR", "MR", "ms / query"):
             table.add_column(col, justify="left" if col == "Method" else "right")
         for r in rows:

@@ -8,8 +8,9 @@ import click
 from rich.table import Table
 
 from ..search.index import Index, collection_index
+from ..search.hubness import HUBNESS
 from ..search.queries import match
-from ._common import (PluginOption, ProgressDisplay, console, print_failures, print_json,
+from ._common import (HUBNESS_HELP, PluginOption, ProgressDisplay, console, print_failures, print_json,
                       registry_of)
 
 
@@ -80,6 +81,8 @@ def _print_listing(index_dir: str, as_json: bool) -> None:
               help="The index's model at another path (checked by its weights' sha256); with "
               "--sheets/--audio, the model they are indexed with (default: the registry's "
               "default model).")
+@click.option("--hubness", type=click.Choice(list(HUBNESS)), default="none", show_default=True,
+              help=HUBNESS_HELP)
 @click.option("--list", "list_pieces", is_flag=True, help="List the index's pieces and stop.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
@@ -88,7 +91,7 @@ def command(ctx: click.Context, index_dir: str | None, sheets: tuple[str, ...],
             prefilter: str | None, matcher_params: tuple[str, ...], direction: str,
             start: float | None, duration: float | None, systems_text: str | None,
             page: int | None, dataset: str | None, top: int, report: str | None, model: str | None,
-            list_pieces: bool, as_json: bool) -> None:
+            hubness: str, list_pieces: bool, as_json: bool) -> None:
     """Which piece — and where in it — does a recording or a score come from?
 
     The query is embedded with the index's model, matched against every
@@ -132,7 +135,7 @@ def command(ctx: click.Context, index_dir: str | None, sheets: tuple[str, ...],
     result = match(index_dir, query, matcher=matcher, prefilter=prefilter, params=matcher_params,
                    direction=direction, start=start, duration=duration, systems=systems_text,
                    dataset=dataset, top=top, report=report, model=model, page=page,
-                   registry=registry_of(ctx))
+                   hubness=hubness, registry=registry_of(ctx))
     if as_json:
         print_json({**result, "index": index_dir, "not_indexed": not_indexed})
         return

@@ -28,6 +28,7 @@ from ..errors import ParameterError
 from ..interfaces import Matcher
 from ..progress import Progress, Reporter
 from ..search.index import DIRECTIONS, Index
+from ..search.hubness import search_space
 from ..search.matching import make_matcher, matcher_params
 from ..types import Match
 from .snippets import rank_metrics
@@ -96,7 +97,7 @@ def _check_both_sides(index: Index) -> None:
 
 def evaluate_pieces(index: Index | str | os.PathLike, matchers: Sequence[str], *,
                     direction: str = "both", prefilter: str | None = None, params: Params = None,
-                    progress: Progress | None = None) -> dict[str, Any]:
+                    hubness: str = "none", progress: Progress | None = None) -> dict[str, Any]:
     """Table I: each piece queried whole against the other modality.
 
     Parameters
@@ -111,6 +112,8 @@ def evaluate_pieces(index: Index | str | os.PathLike, matchers: Sequence[str], *
     params : dict or sequence of str or None
         ``{matcher: {key: value}}`` hyper-parameters, or ``MATCHER.KEY=VALUE``
         strings (:func:`~ast_toolkit.search.matching.matcher_params`).
+    hubness : str
+        ``none`` or ``csls`` (:mod:`ast_toolkit.search.hubness`).
     progress : Progress or None
         A step per query (task ``"evaluate"``).
 
@@ -134,17 +137,18 @@ def evaluate_pieces(index: Index | str | os.PathLike, matchers: Sequence[str], *
                    unit="queries")
     for d in _directions(direction):
         qmod, cmod = DIRECTIONS[d]
-        collection = index.collection(cmod)
+        collection, transform = search_space(index, cmod, hubness)
         rate = index.rate(qmod)
         for spec in matchers:
             m = make_matcher(spec, prefilter=prefilter, params=params)
             m.fit(collection)
             ranks, seconds = _ranks(index, m, qmod, queries, rate,
-                                    tick=lambda: job.advance(description=f"{m.name} {d}"))
+                                    tick=lambda: job.advance(description=f"{m.name} {d}"),
+                                    transform=transform)
             results.append({"matcher": m.name, "direction": d,
                             **_summary(np.array(ranks), seconds), "ranks": ranks})
     return {"index": str(index.folder), "pieces": len(index), "queries": len(queries),
-            "results": results}
+            "hubness": hubness, "results": results}
 
 
 def _audio_fragments(index: Index, pieces: Sequence[int], length: float, n: int,
@@ -178,13 +182,17 @@ def _score_fragments(index: Index, pieces: Sequence[int], systems: int, n: int,
 
 
 def _ranks(index: Index, m: Matcher, qmod: str, queries: Sequence[tuple[int, np.ndarray | None]],
-           rate: float, tick: Callable[[], None] | None = None) -> tuple[list[int], list[float]]:
+           rate: float, tick: Callable[[], None] | None = None,
+           transform: Callable[[np.ndarray], np.ndarray] | None = None
+           ) -> tuple[list[int], list[float]]:
     """True-piece ranks and search seconds of ``queries``: ``(piece, rows)``, rows
-    None for the whole piece.  The first query is also run once untimed, so
-    compilation and lazily built structures do not count."""
+    None for the whole piece (``transform``: of the query's rows, e.g. hubness
+    correction).  The first query is also run once untimed, so compilation and
+    lazily built structures do not count."""
     def sequence(i, rows):
-        seq = index.sequence(qmod, i)
-        return seq if rows is None else seq[rows]
+        seq = np.asarray(index.sequence(qmod, i))
+        seq = seq if rows is None else seq[rows]
+        return transform(seq) if transform else seq
 
     ranks, seconds = [], []
     if queries:

@@ -625,6 +625,7 @@ class Index:
         self._pos = {pid: i for i, pid in enumerate(self.ids)}
         self._finite: set[str] = set()  # modalities whose arrays were checked for NaN / inf
         self._dataset: tuple[Dataset | None] | None = None  # opened once (a scan is read once)
+        self._neighbourhoods: dict[tuple[str, int], np.ndarray] = {}  # hubness correction's r
 
     def __len__(self) -> int:
         return len(self.pieces)
@@ -703,6 +704,25 @@ class Index:
         if pieces is None:
             return full
         return full.subset([full.index(self.ids[i]) for i in pieces if modality in self.pieces[i]])
+
+    def neighbourhood(self, modality: str, k: int = 10) -> np.ndarray:
+        """CSLS's ``r`` of each ``modality`` row: its mean cosine to the ``k`` nearest
+        rows of the other modality in this index (:mod:`ast_toolkit.search.hubness`);
+        computed once per index object."""
+        from .hubness import neighbourhood
+
+        key = (modality, int(k))
+        cache = self._neighbourhoods
+        if key not in cache:
+            other = "audio" if modality == "sheet" else "sheet"
+            self._check_modality(modality)
+            if not self.has(other):
+                raise ParameterError(
+                    f"{self.folder}: hubness reduction needs both sides in the index, and it "
+                    f"has no {other} (index sheets and recordings together, or drop --hubness)")
+            cache[key] = neighbourhood(np.asarray(self._array(modality)),
+                                       np.asarray(self._array(other)), k)
+        return cache[key]
 
     def search_modality(self, query_modality: str) -> str:
         """The side a query of ``query_modality`` searches: the other one, or the

@@ -27,8 +27,9 @@ from ..learn.modelfile import model_sheet_scale
 from ..errors import ParameterError
 from ..interfaces import Dataset
 from ..types import Match
+from .hubness import search_space
 from .index import Index
-from .matching import make_matcher, matcher_params
+from .matching import check_query, make_matcher, matcher_params
 
 __all__ = ["Query", "parse_systems", "piece_query", "file_query", "sheet_file_query", "dataset_query",
            "make_query",
@@ -328,7 +329,8 @@ def make_query(index: Index, query: str, *, direction: str = "a2s", start: float
 
 def identify(index: Index, query: Query, matcher: str = "dtw", *, top: int | None = 10,
              prefilter: str | None = None, params: dict[str, dict[str, Any]] | None = None,
-             rate: float | None = None) -> tuple[list[Match], list[dict[str, Any]], Any]:
+             rate: float | None = None, hubness: str = "none",
+             hubness_k: int = 10) -> tuple[list[Match], list[dict[str, Any]], Any]:
     """Rank the index's pieces for ``query``.
 
     Parameters
@@ -345,6 +347,10 @@ def identify(index: Index, query: Query, matcher: str = "dtw", *, top: int | Non
         ``{matcher: {key: value}}`` hyper-parameters.
     rate : float or None
         Collection rows per query row; None: the index's.
+    hubness : str
+        ``none``, or ``csls``: scores corrected for hubs — candidates close to
+        every query (:mod:`ast_toolkit.search.hubness`); needs an index with both
+        sides.  ``hubness_k``: the neighbourhood size.
 
     Returns
     -------
@@ -363,11 +369,16 @@ def identify(index: Index, query: Query, matcher: str = "dtw", *, top: int | Non
     {'page': 1, 'system': 1, 'x': 176}
     """
     target = index.search_modality(query.modality)
+    if hubness != "none" and target == query.modality:
+        raise ParameterError("hubness reduction is for cross-modal search; this query searches "
+                             f"its own modality ({target})")
+    collection, transform = search_space(index, target, hubness, hubness_k)
     m = make_matcher(matcher, prefilter=prefilter, params=params)
-    m.fit(index.collection(target))
+    m.fit(collection)
     if rate is None:
         rate = index.rate(query.modality) if target != query.modality else 1.0
-    matches = m.match(query.embeddings, top=top, rate=rate)
+    matches = m.match(transform(check_query(query.embeddings, index.collection(target).dim)),
+                      top=top, rate=rate)
     rows = []
     for rank, r in enumerate(matches, start=1):
         i = index.piece(r.piece)
@@ -385,7 +396,7 @@ def match(index: Index | str | os.PathLike, query: str, *, matcher: str = "dtw",
           systems: str | tuple[int, int] | None = None, dataset: str | os.PathLike | None = None,
           top: int = 10, report: str | os.PathLike | None = None,
           model: str | os.PathLike | None = None, page: int | None = None,
-          registry: Registry | None = None) -> dict[str, Any]:
+          hubness: str = "none", registry: Registry | None = None) -> dict[str, Any]:
     """``ast match``: make the query, rank the index's pieces, draw the report.
 
     Parameters
@@ -405,6 +416,8 @@ def match(index: Index | str | os.PathLike, query: str, *, matcher: str = "dtw",
         Pieces to return.
     report : path or None
         Draw :func:`~ast_toolkit.search.report.match_report` to this PNG.
+    hubness : str
+        As :func:`identify` takes it.
 
     Returns
     -------
@@ -427,7 +440,7 @@ def match(index: Index | str | os.PathLike, query: str, *, matcher: str = "dtw",
     q = make_query(idx, query, direction=direction, start=start, duration=duration,
                    systems=systems, dataset=dataset, model=model, page=page, registry=registry)
     matches, rows, fitted = identify(idx, q, matcher, top=top, prefilter=prefilter,
-                                     params=per_matcher)
+                                     params=per_matcher, hubness=hubness)
     result: dict[str, Any] = {
         "index": str(idx.folder), "query": q.label, "query_modality": q.modality,
         "true_piece": q.piece, "matcher": fitted.name, "query_rows": int(len(q.embeddings)),

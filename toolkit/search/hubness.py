@@ -1,0 +1,130 @@
+"""Hubness reduction for cross-modal search: CSLS (cross-domain similarity local scaling).
+
+In a shared embedding space some points are *hubs*: near to most queries of the
+other modality, whatever they are.  On real material a single rendered piece
+can be the best candidate of every scan (``benchmarks/realworld.py``).  CSLS
+([Conneau et al. 2018], :data:`~ast_toolkit.references.CONNEAU2018`) scores a
+query row ``q`` against a candidate row ``c`` by
+
+    csls(q, c) = 2 cos(q, c) - r_Q(q) - r_C(c)
+
+where ``r_C(c)`` is the mean cosine of ``c`` to its ``k`` nearest rows of the
+query modality (how crowded its neighbourhood is) and ``r_Q(q)`` the mean
+cosine of ``q`` to its ``k`` nearest candidate rows.  A hub, close to
+everything, pays for it.
+
+Every bundled matcher scores by inner products (DTW's cost ``1 - q·c``, faiss
+inner-product search for ``vote`` and ``shazam``), so CSLS is applied as two
+extra coordinates instead of inside each matcher: candidates ``[c, 1,
+-r_C/2]``, queries ``[q, -r_Q/2, 1]``, whose inner product is ``csls / 2``
+(same ranking; DTW's cost ``1 - csls / 2`` stays in ``[0, 3]``, never
+negative, as the ``r`` are clipped to ``[0, 1]``).  A third-party matcher that works on inner products gets it too.
+
+Written here rather than taken from scikit-hubness (last release 2020, pinned
+to old scikit-learn) or kiez (knowledge-graph alignment): the computation is
+a k-nearest-neighbour mean over faiss, which the matchers already use, and the
+coordinate trick above is specific to our matchers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import ParameterError, UnknownNameError, did_you_mean
+from ..types import Collection
+
+__all__ = ["HUBNESS", "neighbourhood", "csls_collection", "csls_query", "search_space"]
+
+#: Accepted values of ``hubness`` (:func:`ast_toolkit.search.queries.identify`).
+HUBNESS = ("none", "csls")
+
+
+def neighbourhood(rows: np.ndarray, others: np.ndarray, k: int = 10,
+                  block: int = 4096) -> np.ndarray:
+    """Mean cosine of each of ``rows`` to its ``k`` nearest ``others``, clipped to [0, 1].
+
+    Exact (a blocked matrix product); ``rows`` and ``others`` are L2-normalised.
+
+    Examples
+    --------
+    >>> others = np.eye(3, dtype=np.float32)
+    >>> [round(float(r), 2) for r in neighbourhood(np.array([[1., 0., 0.], [0.6, 0.8, 0.]]), others, k=2)]
+    [0.5, 0.7]
+    >>> neighbourhood(np.ones((2, 3)), np.ones((0, 3)))
+    Traceback (most recent call last):
+    ...
+    ast_toolkit.errors.ParameterError: hubness: no rows of the other modality to measure neighbourhoods against
+    """
+    x = np.asarray(rows, np.float32)
+    y = np.ascontiguousarray(others, np.float32)
+    if len(y) == 0:
+        raise ParameterError("hubness: no rows of the other modality to measure neighbourhoods "
+                             "against")
+    if k < 1:
+        raise ParameterError(f"hubness: k must be >= 1, got {k}")
+    k = min(k, len(y))
+    out = np.empty(len(x), np.float32)
+    for a in range(0, len(x), block):
+        sims = np.asarray(x[a:a + block], np.float32) @ y.T
+        top = np.partition(sims, len(y) - k, axis=1)[:, len(y) - k:]
+        out[a:a + block] = top.mean(axis=1)
+    return np.clip(out, 0.0, 1.0)
+
+
+def csls_collection(collection: Collection, radius: np.ndarray) -> Collection:
+    """The candidates with CSLS's two coordinates ``[c, 1, -r_C/2]`` (``radius`` = r_C per row).
+
+    Examples
+    --------
+    >>> c = Collection(["a"], np.array([[1., 0.], [0., 1.]], np.float32), np.array([0, 2]))
+    >>> csls_collection(c, np.array([0.2, 0.8])).embeddings.tolist()
+    [[1.0, 0.0, 1.0, -0.10000000149011612], [0.0, 1.0, 1.0, -0.4000000059604645]]
+    """
+    radius = np.asarray(radius, np.float32)
+    if radius.shape != (len(collection.embeddings),):
+        raise ParameterError(f"hubness: {len(radius)} radii for {len(collection.embeddings)} rows")
+    emb = np.asarray(collection.embeddings, np.float32)
+    extra = np.column_stack([np.ones(len(emb), np.float32), -radius / 2])
+    return Collection(collection.ids, np.hstack([emb, extra]), collection.offsets)
+
+
+def csls_query(query: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """The query rows with CSLS's two coordinates ``[q, -r_Q/2, 1]``.
+
+    Its inner product with a row of :func:`csls_collection` is ``cos - r_Q/2 - r_C/2``:
+
+    >>> q = csls_query(np.array([[1., 0.]]), np.array([0.4]))
+    >>> c = csls_collection(Collection(["a"], np.array([[0.6, 0.8]], np.float32),
+    ...                                np.array([0, 1])), np.array([0.2])).embeddings
+    >>> round(float((q @ c.T)[0, 0]), 3)  # 0.6 - 0.2 - 0.1
+    0.3
+    """
+    q = np.asarray(query, np.float32)
+    radius = np.asarray(radius, np.float32)
+    extra = np.column_stack([-radius / 2, np.ones(len(q), np.float32)])
+    return np.hstack([q, extra])
+
+
+def search_space(index: Any, target: str, hubness: str = "none",
+                 k: int = 10) -> tuple[Collection, Callable[[np.ndarray], np.ndarray]]:
+    """What a query of the other modality searches in ``index``: the ``target``
+    collection and the transform of the query's rows (identity without correction).
+
+    ``hubness``: ``none`` or ``csls`` (needs both sides in the index: the
+    candidates' neighbourhoods are measured against the index's rows of the
+    query's modality, :meth:`~ast_toolkit.search.index.Index.neighbourhood`).
+    """
+    if hubness not in HUBNESS:
+        raise UnknownNameError(did_you_mean(hubness, HUBNESS, what="hubness reduction"))
+    collection = index.collection(target)
+    if hubness == "none":
+        return collection, lambda rows: rows
+    candidates = collection.embeddings
+
+    def query(rows: np.ndarray) -> np.ndarray:
+        return csls_query(rows, neighbourhood(rows, candidates, k))
+
+    return csls_collection(collection, index.neighbourhood(target, k)), query
