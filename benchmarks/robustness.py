@@ -297,7 +297,10 @@ def main() -> None:
             entry["ranks"] = {"a2s": {piece_of[q]: r for q, r in a2s.items()},
                               "s2a": {piece_of[q]: r for q, r in s2a.items()}}
             result["rows"].append(entry)
-    result["seconds"] = round(time.perf_counter() - t0, 1)
+    took = round(time.perf_counter() - t0, 1)  # this run's, under each of its models' names
+    earlier_s = (earlier or {}).get("seconds")
+    result["seconds"] = {**(earlier_s if isinstance(earlier_s, dict) else {}),
+                         **{name: took for name in models}}
     print("\n" + table(result, rows))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=1))
