@@ -264,17 +264,18 @@ def main() -> None:
                 if piece_set == "unseen" else _audio(work, notes[piece_set], audio_variant)
             sizes = {"sheet_window": tuple(encoder.sheet_window),
                      "audio_context": int(encoder.audio_shape[1])}
+            # each piece's recording and pages under their index ids
+            rec = {p: f"audio-{audio_variant}/{piece_slug(p)}.flac" for p in ids}
+            page = {p: f"sheets-{sheet_variant}/{piece_slug(p)}" for p in ids}
             key = (sheet_variant, piece_set, staff_space, margin, *sizes.values())
             if key not in collections:
                 root = work / f"sheets-{sheet_variant}"
-                pieces = {f"sheets-{sheet_variant}/{piece_slug(p)}":
-                          [(f, None) for f in sorted((root / piece_slug(p)).glob("*.png"))]
+                pieces = {page[p]: [(f, None) for f in sorted((root / piece_slug(p)).glob("*.png"))]
                           for p in ids if (root / piece_slug(p)).is_dir()}
                 collections[key] = Sheets.from_pieces(pieces, encoder_spectrogram(cfg),
                                                       reader=reader, staff_space=staff_space,
                                                       system_margin=margin, **sizes)
-            files = {f"audio-{audio_variant}/{piece_slug(p)}.flac":
-                     audio_dir / f"{piece_slug(p)}.flac" for p in ids}
+            files = {rec[p]: audio_dir / f"{piece_slug(p)}.flac" for p in ids}
             recordings = Recordings.from_files(files, encoder_spectrogram(cfg),
                                                audio_context=sizes["audio_context"])
             both = Joined([collections[key], recordings])
@@ -282,20 +283,17 @@ def main() -> None:
             out = work / "indexes" / f"{model_name.split('+')[0]}-{row}"
             build_index(model, out, dataset=both, split="all", overwrite=True)
             idx = Index(out)
-            to_sheet = {f"audio-{audio_variant}/{piece_slug(p)}.flac":
-                        f"sheets-{sheet_variant}/{piece_slug(p)}" for p in ids}
-            a2s = piece_rank_map(idx, to_sheet, "audio", args.matcher, args.hubness)
-            s2a = piece_rank_map(idx, {v: k for k, v in to_sheet.items()}, "sheet", args.matcher,
+            a2s = piece_rank_map(idx, {rec[p]: page[p] for p in ids}, "audio", args.matcher,
+                                 args.hubness)
+            s2a = piece_rank_map(idx, {page[p]: rec[p] for p in ids}, "sheet", args.matcher,
                                  args.hubness)
             entry = {"model": model_name, "row": row, "label": LABELS[row],
                      "a2s": summary(list(a2s.values())), "s2a": summary(list(s2a.values())),
                      "candidates": len(ids)}
             print(json.dumps(entry), flush=True)
             # each piece's rank both ways, by piece id (what a row's MRR is made of)
-            piece_of = {q: p for p in ids for q in (f"audio-{audio_variant}/{piece_slug(p)}.flac",
-                                                    f"sheets-{sheet_variant}/{piece_slug(p)}")}
-            entry["ranks"] = {"a2s": {piece_of[q]: r for q, r in a2s.items()},
-                              "s2a": {piece_of[q]: r for q, r in s2a.items()}}
+            entry["ranks"] = {"a2s": {p: a2s[rec[p]] for p in ids if rec[p] in a2s},
+                              "s2a": {p: s2a[page[p]] for p in ids if page[p] in s2a}}
             result["rows"].append(entry)
     took = round(time.perf_counter() - t0, 1)  # this run's, under each of its models' names
     earlier_s = (earlier or {}).get("seconds")

@@ -16,6 +16,7 @@ from ..catalog import Registry, load_registry
 from ..config import parse_param
 from ..errors import ToolkitError
 from ..progress import Step
+from ..search.hubness import K as HUBNESS_K
 
 __all__ = ["HUBNESS_HELP", "console", "err_console", "AstGroup", "registry_of", "print_json", "print_failures",
            "register_options",
@@ -24,8 +25,8 @@ __all__ = ["HUBNESS_HELP", "console", "err_console", "AstGroup", "registry_of", 
 #: ``--hubness`` of ``ast match`` and ``ast eval pieces``.
 HUBNESS_HELP = ("csls: correct the scores for hubs — candidates close to every query, which "
                 "otherwise win many searches — by each candidate's and the query's mean "
-                "similarity to their 10 nearest rows of the other side (Conneau et al. 2018). "
-                "Needs an index with both scans and recordings.")
+                f"similarity to their {HUBNESS_K} nearest rows of the other side (Conneau et al. "
+                "2018). Needs an index with both scans and recordings.")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -22,31 +22,36 @@ negative, as the ``r`` are clipped to ``[0, 1]``).  A third-party matcher that w
 
 Written here rather than taken from scikit-hubness (last release 2020, pinned
 to old scikit-learn) or kiez (knowledge-graph alignment): the computation is
-a k-nearest-neighbour mean over faiss, which the matchers already use, and the
+an exact k-nearest-neighbour mean, a blocked matrix product, and the
 coordinate trick above is specific to our matchers.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from ..errors import ParameterError, UnknownNameError, did_you_mean
 from ..types import Collection
+from .matching import check_query
 
-__all__ = ["HUBNESS", "neighbourhood", "csls_collection", "csls_query", "search_space"]
+__all__ = ["HUBNESS", "K", "neighbourhood", "csls_collection", "csls_query", "search_space"]
 
 #: Accepted values of ``hubness`` (:func:`ast_toolkit.search.queries.identify`).
 HUBNESS = ("none", "csls")
+#: The neighbourhood size of CSLS (Conneau et al.'s).
+K = 10
 
 
-def neighbourhood(rows: np.ndarray, others: np.ndarray, k: int = 10,
-                  block: int = 4096) -> np.ndarray:
+def neighbourhood(rows: np.ndarray, others: np.ndarray, k: int = K,
+                  max_floats: int = 1 << 24) -> np.ndarray:
     """Mean cosine of each of ``rows`` to its ``k`` nearest ``others``, clipped to [0, 1].
 
-    Exact (a blocked matrix product); ``rows`` and ``others`` are L2-normalised.
+    Exact (a blocked matrix product; a block holds at most ``max_floats``
+    similarities, 64 MB, however many ``others``); ``rows`` and ``others`` are
+    L2-normalised.
 
     Examples
     --------
@@ -66,6 +71,7 @@ def neighbourhood(rows: np.ndarray, others: np.ndarray, k: int = 10,
     if k < 1:
         raise ParameterError(f"hubness: k must be >= 1, got {k}")
     k = min(k, len(y))
+    block = max(1, max_floats // len(y))
     out = np.empty(len(x), np.float32)
     for a in range(0, len(x), block):
         sims = np.asarray(x[a:a + block], np.float32) @ y.T
@@ -109,9 +115,10 @@ def csls_query(query: np.ndarray, radius: np.ndarray) -> np.ndarray:
 
 
 def search_space(index: Any, target: str, hubness: str = "none",
-                 k: int = 10) -> tuple[Collection, Callable[[np.ndarray], np.ndarray]]:
+                 k: int = K) -> tuple[Collection, Callable[[np.ndarray], np.ndarray]]:
     """What a query of the other modality searches in ``index``: the ``target``
-    collection and the transform of the query's rows (identity without correction).
+    collection and the transform of the query's rows (checked against the
+    collection's width, then corrected; only checked without correction).
 
     ``hubness``: ``none`` or ``csls`` (needs both sides in the index: the
     candidates' neighbourhoods are measured against the index's rows of the
@@ -121,10 +128,11 @@ def search_space(index: Any, target: str, hubness: str = "none",
         raise UnknownNameError(did_you_mean(hubness, HUBNESS, what="hubness reduction"))
     collection = index.collection(target)
     if hubness == "none":
-        return collection, lambda rows: rows
+        return collection, lambda rows: check_query(rows, collection.dim)
     candidates = collection.embeddings
 
     def query(rows: np.ndarray) -> np.ndarray:
+        rows = check_query(rows, collection.dim)
         return csls_query(rows, neighbourhood(rows, candidates, k))
 
     return csls_collection(collection, index.neighbourhood(target, k)), query

@@ -705,24 +705,22 @@ class Index:
             return full
         return full.subset([full.index(self.ids[i]) for i in pieces if modality in self.pieces[i]])
 
-    def neighbourhood(self, modality: str, k: int = 10) -> np.ndarray:
+    def neighbourhood(self, modality: str, k: int) -> np.ndarray:
         """CSLS's ``r`` of each ``modality`` row: its mean cosine to the ``k`` nearest
         rows of the other modality in this index (:mod:`ast_toolkit.search.hubness`);
         computed once per index object."""
         from .hubness import neighbourhood
 
         key = (modality, int(k))
-        cache = self._neighbourhoods
-        if key not in cache:
-            other = "audio" if modality == "sheet" else "sheet"
+        if key not in self._neighbourhoods:
             self._check_modality(modality)
+            other = "audio" if modality == "sheet" else "sheet"
             if not self.has(other):
                 raise ParameterError(
                     f"{self.folder}: hubness reduction needs both sides in the index, and it "
                     f"has no {other} (index sheets and recordings together, or drop --hubness)")
-            cache[key] = neighbourhood(np.asarray(self._array(modality)),
-                                       np.asarray(self._array(other)), k)
-        return cache[key]
+            self._neighbourhoods[key] = neighbourhood(self._array(modality), self._array(other), k)
+        return self._neighbourhoods[key]
 
     def search_modality(self, query_modality: str) -> str:
         """The side a query of ``query_modality`` searches: the other one, or the

@@ -27,9 +27,9 @@ from ..learn.modelfile import model_sheet_scale
 from ..errors import ParameterError
 from ..interfaces import Dataset
 from ..types import Match
-from .hubness import search_space
+from .hubness import K as HUBNESS_K, search_space
 from .index import Index
-from .matching import check_query, make_matcher, matcher_params
+from .matching import make_matcher, matcher_params
 
 __all__ = ["Query", "parse_systems", "piece_query", "file_query", "sheet_file_query", "dataset_query",
            "make_query",
@@ -330,7 +330,7 @@ def make_query(index: Index, query: str, *, direction: str = "a2s", start: float
 def identify(index: Index, query: Query, matcher: str = "dtw", *, top: int | None = 10,
              prefilter: str | None = None, params: dict[str, dict[str, Any]] | None = None,
              rate: float | None = None, hubness: str = "none",
-             hubness_k: int = 10) -> tuple[list[Match], list[dict[str, Any]], Any]:
+             hubness_k: int = HUBNESS_K) -> tuple[list[Match], list[dict[str, Any]], Any]:
     """Rank the index's pieces for ``query``.
 
     Parameters
@@ -377,8 +377,7 @@ def identify(index: Index, query: Query, matcher: str = "dtw", *, top: int | Non
     m.fit(collection)
     if rate is None:
         rate = index.rate(query.modality) if target != query.modality else 1.0
-    matches = m.match(transform(check_query(query.embeddings, index.collection(target).dim)),
-                      top=top, rate=rate)
+    matches = m.match(transform(query.embeddings), top=top, rate=rate)
     rows = []
     for rank, r in enumerate(matches, start=1):
         i = index.piece(r.piece)
