@@ -54,10 +54,24 @@ want=$(cat pyproject.toml setup.sh | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ] || [ ! -x .venv/bin/ast ]; then
     say "installing Python packages into .venv (first time: a few minutes)"
     # pip's output goes to a log, shown only when something fails.
+    # PyPI's torch brings its CUDA libraries (some GB); a dropped connection
+    # part-way is resumed (--resume-retries) and the whole install is tried
+    # again up to three times before setup gives up; pip keeps what it has
+    # already installed, so a retry downloads only what is still missing.
     log=.venv/setup.log
-    if ! { .venv/bin/python -m pip install -q --upgrade pip \
-           && .venv/bin/python -m pip install -q -e '.[dev]'; } >"$log" 2>&1; then
-        grep -v 'is ignored' "$log" >&2 || true
+    : >"$log"
+    ok=0
+    for attempt in 1 2 3; do
+        if { .venv/bin/python -m pip install -q --upgrade pip \
+             && .venv/bin/python -m pip install -q --retries 10 --resume-retries 20 -e '.[dev]'; } >>"$log" 2>&1; then
+            ok=1
+            break
+        fi
+        say "pip install attempt $attempt failed; see $log"
+        sleep $((attempt * 10))
+    done
+    if [ "$ok" != 1 ]; then
+        grep -v 'is ignored' "$log" | tail -40 >&2 || true
         say "pip install failed (full log: $log)"
         exit 1
     fi
