@@ -10,6 +10,15 @@ from ast_toolkit.search.index import Index
 from ast_toolkit.search.queries import identify, piece_query
 
 
+def hubness_options(hubness: str) -> dict:
+    """``identify``'s keywords for a benchmark's ``--hubness``: ``none``, ``csls``, or
+    ``csls-ref`` (csls measured against the model's reference rows, as an index of
+    one side is, even where the index has both)."""
+    if hubness == "csls-ref":
+        return {"hubness": "csls", "hubness_reference": True}
+    return {"hubness": hubness}
+
+
 def piece_ranks(idx: Index, truth: dict[str, str], modality: str, matcher: str) -> list[int]:
     """The 1-based rank of each query's true piece (``truth``: query piece -> true piece).
 
@@ -28,7 +37,7 @@ def piece_rank_map(idx: Index, truth: dict[str, str], modality: str,
         if query not in idx.ids:
             continue
         matches, _, _ = identify(idx, piece_query(idx, query, modality), matcher, top=None,
-                                 hubness=hubness)
+                                 **hubness_options(hubness))
         order = [m.piece for m in matches if np.isfinite(m.score)]
         out[query] = order.index(target) + 1 if target in order else len(order) + 1
     return out

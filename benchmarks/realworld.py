@@ -52,6 +52,7 @@ from ast_toolkit.learn.modelfile import load_encoder, model_sheet_scale, model_s
 from ast_toolkit.search.index import Index, build_index
 from ast_toolkit.search.linking import link_library
 from ast_toolkit.search.queries import identify, piece_query
+from _ranking import hubness_options
 
 HERE = Path(__file__).resolve().parent
 TRUTH = HERE / "realworld_truth.json"
@@ -218,7 +219,7 @@ def _ranks(idx: Index, piece: str, modality: str, matcher: str,
     """1-based rank of every candidate piece for a whole-piece query (errors: none)."""
     try:
         q = piece_query(idx, piece, modality)
-        matches, _, _ = identify(idx, q, matcher, top=None, hubness=hubness)
+        matches, _, _ = identify(idx, q, matcher, top=None, **hubness_options(hubness))
     except ToolkitError as exc:
         print(f"    {piece}: {exc}")
         return {}
@@ -284,7 +285,7 @@ def main() -> None:
     ap.add_argument("--reader", default="classical")
     ap.add_argument("--work", default="/tmp/ast-realworld")
     ap.add_argument("--parts", default="systems,retrieval,link")
-    ap.add_argument("--hubness", default="none", choices=["none", "csls"],
+    ap.add_argument("--hubness", default="none", choices=["none", "csls", "csls-ref"],
                     help="hubness correction in retrieval (name the model apart, e.g. "
                     "ast-cnn+csls=weights/ast-cnn: the part before + names the index reused)")
     ap.add_argument("--json", dest="json_out")

@@ -204,7 +204,7 @@ def main() -> None:
     ap.add_argument("--matcher", default="dtw")
     ap.add_argument("--work", default="/tmp/ast-robust")
     ap.add_argument("--json", dest="json_out")
-    ap.add_argument("--hubness", default="none", choices=["none", "csls"],
+    ap.add_argument("--hubness", default="none", choices=["none", "csls", "csls-ref"],
                     help="hubness correction of this run's --models (name them apart, e.g. "
                     "ast-cnn+csls=weights/ast-cnn: the part before + names the index reused)")
     ap.add_argument("--again", action="store_true",

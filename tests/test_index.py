@@ -333,18 +333,37 @@ def test_hubness_correction_keeps_the_real_index_identifying(index, direction):
 
 
 def test_hubness_names_and_needs(index, model, tunes, tmp_path):
+    import shutil
+
+    from ast_toolkit.learn.reference import read_reference
+    from ast_toolkit.search.hubness import K, neighbourhood
     from ast_toolkit.search.queries import file_query
 
     q = piece_query(index, 0, "audio")
     with pytest.raises(UnknownNameError, match="unknown hubness reduction 'cls'; did you mean 'csls'"):
         identify(index, q, "dtw", hubness="cls")
-    # an index of scans only has no recordings to measure neighbourhoods against
+    # an index of scans only measures the scans' neighbourhoods against the
+    # model's reference rows, which `ast fit` wrote beside the weights
+    own = tmp_path / "model"
+    shutil.copytree(model, own)
     one = tmp_path / "scans"
     pages = sorted(tunes.glob("pieces/*/page_000.png"))[:3]
-    build_index(model, one, sheets=pages)
+    build_index(own, one, sheets=pages)
     scans = Index(one)
     flac = sorted(tunes.glob("pieces/*/renditions/*/audio.flac"))[0]
     query = file_query(scans, scans.load_encoder()[0], flac)
-    assert identify(scans, query, "dtw", top=1)[0]  # without correction it answers
-    with pytest.raises(ParameterError, match="needs both sides in the index"):
-        identify(scans, query, "dtw", hubness="csls")
+    plain = identify(scans, query, "dtw", top=None)[0]
+    fixed = identify(scans, query, "dtw", top=None, hubness="csls")[0]
+    assert {m.piece for m in fixed} == {m.piece for m in plain}
+    assert [m.score for m in fixed] != [m.score for m in plain]
+    ref = read_reference(own)
+    assert ref is not None and len(ref["audio"]) >= 20
+    expected = neighbourhood(np.asarray(scans.collection("sheet").embeddings), ref["audio"], K)
+    assert np.allclose(scans.neighbourhood("sheet", K), expected, atol=1e-6)
+    # in an index of both sides, the reference is used only when asked for
+    both = index.neighbourhood("sheet", K)
+    assert not np.allclose(both, index.neighbourhood("sheet", K, reference=True))
+    # without reference rows: refused, with what to run
+    (own / "reference.npz").unlink()
+    with pytest.raises(ParameterError, match="has no reference rows .*ast model reference"):
+        identify(Index(one), query, "dtw", hubness="csls")

@@ -26,7 +26,8 @@ __all__ = ["HUBNESS_HELP", "console", "err_console", "AstGroup", "registry_of", 
 HUBNESS_HELP = ("csls: correct the scores for hubs — candidates close to every query, which "
                 "otherwise win many searches — by each candidate's and the query's mean "
                 f"similarity to their {HUBNESS_K} nearest rows of the other side (Conneau et al. "
-                "2018). Needs an index with both scans and recordings.")
+                "2018). An index of scans only, or of recordings only, measures against the "
+                "model's reference rows (`ast model reference`; the shipped models have them).")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -7,12 +7,14 @@ from pathlib import Path
 import click
 
 from ..catalog import ENV_VAR
-from ._common import AstGroup, PluginOption, console, print_json, register_options, registry_of
+from ._common import (AstGroup, PluginOption, ProgressDisplay, console, print_json,
+                      register_options, registry_of)
 
 
 @click.group("model", cls=AstGroup)
 def group() -> None:
-    """Model folders: import other code bases' checkpoints, describe a model (card)."""
+    """Model folders: import other code bases' checkpoints, describe a model (card), embed
+    its reference rows (hubness correction of one-sided indexes)."""
 
 
 @group.command("import")
@@ -97,3 +99,39 @@ def card_command(ctx: click.Context, model: str, robustness: str | None, name: s
         console.print(f"model card written to {out}")
     else:
         click.echo(text)
+
+
+@group.command("reference")
+@click.argument("model", metavar="MODEL")
+@click.option("--dataset", "-d", "datasets", multiple=True, metavar="NAME|DIR",
+              help="Datasets whose aligned pairs are embedded (repeatable); default: those the "
+              "model was trained on.  An imported model needs one (for MSMD weights, a dataset "
+              "rendered with --preset msmd).")
+@click.option("--split", default="valid", show_default=True,
+              help="The split the pairs come from.")
+@click.option("--rows", default=4000, show_default=True, type=click.IntRange(min=20),
+              help="Pairs to embed (evenly spaced over the split).")
+@click.pass_context
+def reference_command(ctx: click.Context, model: str, datasets: tuple[str, ...], split: str,
+                      rows: int) -> None:
+    """Embed MODEL's reference rows: aligned sheet and audio snippets, kept as
+    MODEL/reference.npz (float16, with the weights' sha256).
+
+    `--hubness csls` measures how crowded each candidate's neighbourhood is
+    among rows of the query's modality.  An index of scans only (or of
+    recordings only) has none; it uses these instead.  `ast fit` writes them
+    when it finishes; this command writes them for an imported checkpoint or
+    an older model folder.
+
+    \b
+    Examples:
+      ast model reference models/mine
+      ast model reference models/ucasr-mc -d data/msmd-chorales
+    """
+    from ..learn.reference import read_reference, write_reference
+
+    with ProgressDisplay() as show:
+        path = write_reference(model, list(datasets) or None, split=split, rows=rows,
+                               registry=registry_of(ctx), progress=show)
+    ref = read_reference(path.parent)
+    console.print(f"[green]{path}[/]: {ref['source']} ({path.stat().st_size / 1e3:.0f} kB)")

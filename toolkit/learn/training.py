@@ -66,6 +66,7 @@ from ..types import PairTable
 from .augment import VARIANTS_DIR, Augmenter, make_variants
 from .encoder import atomic_torch_save, check_finite, read_checkpoint
 from .modelfile import CONFIG_FILE, LOG_FILE, WEIGHTS_FILE, model_fingerprint, read_model_config
+from .reference import REFERENCE_ROWS, save_reference
 
 __all__ = ["FitConfig", "FitResult", "TrainState", "Trainer", "fit", "fit_config", "pick_device",
            "cpu_bfloat16",
@@ -836,6 +837,11 @@ class Trainer:
         }
         atomic_write_text(self.out / LOG_FILE, "".join(json.dumps(e) + "\n" for e in state.log))
         self.enc.save(self.out, extra=extra)  # weights.pt, then config.json: the completion mark
+        # reference rows for hubness correction of one-sided indexes (toolkit.learn.reference)
+        ref = embed_pairs(self.enc, self.ds, self.valid_pairs,
+                          evenly_spaced(len(self.valid_pairs), REFERENCE_ROWS))
+        save_reference(self.out, ref.sheet, ref.audio,
+                       f"{len(ref.sheet)} pairs of the valid split of {self.dataset_name}")
         for name in (CHECKPOINT, BEST):
             (self.out / name).unlink(missing_ok=True)
         shutil.rmtree(self.out / VARIANTS_DIR, ignore_errors=True)  # a cache of the run only

@@ -114,15 +114,18 @@ def csls_query(query: np.ndarray, radius: np.ndarray) -> np.ndarray:
     return np.hstack([q, extra])
 
 
-def search_space(index: Any, target: str, hubness: str = "none",
-                 k: int = K) -> tuple[Collection, Callable[[np.ndarray], np.ndarray]]:
+def search_space(index: Any, target: str, hubness: str = "none", k: int = K, *,
+                 model: Any = None, registry: Any = None,
+                 reference: bool = False) -> tuple[Collection, Callable[[np.ndarray], np.ndarray]]:
     """What a query of the other modality searches in ``index``: the ``target``
     collection and the transform of the query's rows (checked against the
     collection's width, then corrected; only checked without correction).
 
-    ``hubness``: ``none`` or ``csls`` (needs both sides in the index: the
-    candidates' neighbourhoods are measured against the index's rows of the
-    query's modality, :meth:`~ast_toolkit.search.index.Index.neighbourhood`).
+    ``hubness``: ``none`` or ``csls``: the candidates' neighbourhoods are
+    measured against the index's rows of the query's modality, or, in an index
+    of one side, against its model's reference rows (``model``: that model at
+    another path; ``reference``: against those even in an index of both sides;
+    :meth:`~ast_toolkit.search.index.Index.neighbourhood`).
     """
     if hubness not in HUBNESS:
         raise UnknownNameError(did_you_mean(hubness, HUBNESS, what="hubness reduction"))
@@ -135,4 +138,6 @@ def search_space(index: Any, target: str, hubness: str = "none",
         rows = check_query(rows, collection.dim)
         return csls_query(rows, neighbourhood(rows, candidates, k))
 
-    return csls_collection(collection, index.neighbourhood(target, k)), query
+    return (csls_collection(collection, index.neighbourhood(target, k, model, registry,
+                                                                reference=reference)),
+            query)

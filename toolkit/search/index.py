@@ -625,7 +625,7 @@ class Index:
         self._pos = {pid: i for i, pid in enumerate(self.ids)}
         self._finite: set[str] = set()  # modalities whose arrays were checked for NaN / inf
         self._dataset: tuple[Dataset | None] | None = None  # opened once (a scan is read once)
-        self._neighbourhoods: dict[tuple[str, int], np.ndarray] = {}  # hubness correction's r
+        self._neighbourhoods: dict[tuple[str, int, bool], np.ndarray] = {}  # hubness correction's r
 
     def __len__(self) -> int:
         return len(self.pieces)
@@ -705,22 +705,48 @@ class Index:
             return full
         return full.subset([full.index(self.ids[i]) for i in pieces if modality in self.pieces[i]])
 
-    def neighbourhood(self, modality: str, k: int) -> np.ndarray:
+    def neighbourhood(self, modality: str, k: int, model: str | os.PathLike | None = None,
+                      registry: Registry | None = None, *, reference: bool = False) -> np.ndarray:
         """CSLS's ``r`` of each ``modality`` row: its mean cosine to the ``k`` nearest
-        rows of the other modality in this index (:mod:`ast_toolkit.search.hubness`);
-        computed once per index object."""
+        rows of the other modality (:mod:`ast_toolkit.search.hubness`); computed once
+        per index object.
+
+        The other modality's rows are this index's; an index of one side measures
+        against its model's reference rows (:mod:`ast_toolkit.learn.reference`;
+        ``model``: the model at another path, checked by its weights' sha256);
+        ``reference``: those even where the index has the other side (to compare).
+        """
         from .hubness import neighbourhood
 
-        key = (modality, int(k))
+        key = (modality, int(k), reference or not self.has("audio" if modality == "sheet" else "sheet"))
         if key not in self._neighbourhoods:
             self._check_modality(modality)
             other = "audio" if modality == "sheet" else "sheet"
-            if not self.has(other):
-                raise ParameterError(
-                    f"{self.folder}: hubness reduction needs both sides in the index, and it "
-                    f"has no {other} (index sheets and recordings together, or drop --hubness)")
-            self._neighbourhoods[key] = neighbourhood(self._array(modality), self._array(other), k)
+            others = (self.reference(other, model, registry) if key[2] else self._array(other))
+            self._neighbourhoods[key] = neighbourhood(self._array(modality), others, k)
         return self._neighbourhoods[key]
+
+    def reference(self, modality: str, model: str | os.PathLike | None = None,
+                  registry: Registry | None = None) -> np.ndarray:
+        """The index model's reference rows of ``modality`` (:mod:`ast_toolkit.learn.reference`)."""
+        from ..learn.reference import read_reference
+
+        folder = resolve_model_dir(model or self.settings["model"]["folder"], registry)
+        if model_fingerprint(folder) != self.settings["model"]["sha256"]:
+            raise IntegrityError(
+                f"{folder / 'weights.pt'}: not the weights this index was made with "
+                f"({self.settings['model']['folder']}); its reference rows would not compare")
+        ref = read_reference(folder)
+        if ref is None:
+            raise ParameterError(
+                f"{self.folder}: hubness reduction needs rows of {modality} to measure against; "
+                f"the index has none and its model {folder} has no reference rows (run `ast model "
+                f"reference {folder}`, index sheets and recordings together, or drop --hubness)")
+        rows = ref[modality]
+        if rows.shape[1] != self.settings["model"]["dim"]:
+            raise IntegrityError(f"{folder}/reference.npz: rows of width {rows.shape[1]}, the index's "
+                                 f"are {self.settings['model']['dim']}")
+        return rows
 
     def search_modality(self, query_modality: str) -> str:
         """The side a query of ``query_modality`` searches: the other one, or the

@@ -330,7 +330,9 @@ def make_query(index: Index, query: str, *, direction: str = "a2s", start: float
 def identify(index: Index, query: Query, matcher: str = "dtw", *, top: int | None = 10,
              prefilter: str | None = None, params: dict[str, dict[str, Any]] | None = None,
              rate: float | None = None, hubness: str = "none",
-             hubness_k: int = HUBNESS_K) -> tuple[list[Match], list[dict[str, Any]], Any]:
+             hubness_k: int = HUBNESS_K, hubness_reference: bool = False,
+             model: str | os.PathLike | None = None,
+             registry: Registry | None = None) -> tuple[list[Match], list[dict[str, Any]], Any]:
     """Rank the index's pieces for ``query``.
 
     Parameters
@@ -349,8 +351,10 @@ def identify(index: Index, query: Query, matcher: str = "dtw", *, top: int | Non
         Collection rows per query row; None: the index's.
     hubness : str
         ``none``, or ``csls``: scores corrected for hubs — candidates close to
-        every query (:mod:`ast_toolkit.search.hubness`); needs an index with both
-        sides.  ``hubness_k``: the neighbourhood size.
+        every query (:mod:`ast_toolkit.search.hubness`); an index of one side
+        measures against its model's reference rows (``model``: the model at
+        another path; ``hubness_reference``: against those even where the index has
+        both sides).  ``hubness_k``: the neighbourhood size.
 
     Returns
     -------
@@ -372,7 +376,8 @@ def identify(index: Index, query: Query, matcher: str = "dtw", *, top: int | Non
     if hubness != "none" and target == query.modality:
         raise ParameterError("hubness reduction is for cross-modal search; this query searches "
                              f"its own modality ({target})")
-    collection, transform = search_space(index, target, hubness, hubness_k)
+    collection, transform = search_space(index, target, hubness, hubness_k, model=model,
+                                         registry=registry, reference=hubness_reference)
     m = make_matcher(matcher, prefilter=prefilter, params=params)
     m.fit(collection)
     if rate is None:
@@ -439,7 +444,8 @@ def match(index: Index | str | os.PathLike, query: str, *, matcher: str = "dtw",
     q = make_query(idx, query, direction=direction, start=start, duration=duration,
                    systems=systems, dataset=dataset, model=model, page=page, registry=registry)
     matches, rows, fitted = identify(idx, q, matcher, top=top, prefilter=prefilter,
-                                     params=per_matcher, hubness=hubness)
+                                     params=per_matcher, hubness=hubness, model=model,
+                                     registry=registry)
     result: dict[str, Any] = {
         "index": str(idx.folder), "query": q.label, "query_modality": q.modality,
         "true_piece": q.piece, "matcher": fitted.name, "query_rows": int(len(q.embeddings)),
