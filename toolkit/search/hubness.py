@@ -11,7 +11,9 @@ query row ``q`` against a candidate row ``c`` by
 where ``r_C(c)`` is the mean cosine of ``c`` to its ``k`` nearest rows of the
 query modality (how crowded its neighbourhood is) and ``r_Q(q)`` the mean
 cosine of ``q`` to its ``k`` nearest candidate rows.  A hub, close to
-everything, pays for it.
+everything, pays for it.  The rows of the query modality are the index's own;
+an index of one side (scans only) uses its model's reference rows
+(:mod:`ast_toolkit.learn.reference`).
 
 Every bundled matcher scores by inner products (DTW's cost ``1 - q·c``, faiss
 inner-product search for ``vote`` and ``shazam``), so CSLS is applied as two
