@@ -54,7 +54,8 @@ def test_fit_writes_a_model_folder_that_loads_and_evaluates(tunes, tmp_path, ast
                    "--register", "tiny", "--registry-file", str(tmp_path / "reg.toml"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "epoch   1" in proc.stderr and "valid R@1" in proc.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "log.jsonl", "weights.pt"]
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "log.jsonl", "reference.npz",
+                                                      "weights.pt"]
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["encoder"] == "cnn" and cfg["objective"] == "cca" and cfg["head"] == "cca"
     assert cfg["training"]["epochs"] == 2 and cfg["training"]["cca_refit"]["samples"] > 0

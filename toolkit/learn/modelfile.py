@@ -2,7 +2,9 @@
 
 A model folder holds ``config.json`` (encoder plugin name, hyper-parameters,
 objective, the dataset it was trained on and its spectrogram, training
-summary; written last, it marks the model finished) and ``weights.pt``.
+summary; written last, it marks the model finished) and ``weights.pt``; ``ast
+fit`` adds ``log.jsonl`` (one line per epoch) and ``reference.npz`` (reference
+rows for hubness correction, :mod:`ast_toolkit.learn.reference`).
 :func:`load_encoder` finds the encoder plugin by the name in ``config.json``
 and lets the plugin read its weights.
 """
