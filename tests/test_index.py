@@ -363,7 +363,15 @@ def test_hubness_names_and_needs(index, model, tunes, tmp_path):
     # in an index of both sides, the reference is used only when asked for
     both = index.neighbourhood("sheet", K)
     assert not np.allclose(both, index.neighbourhood("sheet", K, reference=True))
-    # without reference rows: refused, with what to run
+    # `ast match`'s default, auto: csls with dtw where it can measure, none otherwise
+    from ast_toolkit.search.queries import match
+
+    assert match(index, index.ids[0], matcher="dtw")["hubness"] == "csls"
+    assert match(index, index.ids[0], matcher="dtw+vote:3")["hubness"] == "csls"
+    assert match(index, index.ids[0], matcher="sdtw")["hubness"] == "none"
+    assert match(scans, str(flac), matcher="dtw")["hubness"] == "csls"
+    # without reference rows: auto falls back to none; csls is refused, with what to run
     (own / "reference.npz").unlink()
+    assert match(Index(one), str(flac), matcher="dtw")["hubness"] == "none"
     with pytest.raises(ParameterError, match="has no reference rows .*ast model reference"):
         identify(Index(one), query, "dtw", hubness="csls")

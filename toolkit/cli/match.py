@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 
 from ..search.index import Index, collection_index
-from ..search.hubness import HUBNESS
+from ..search.hubness import AUTO, AUTO_MATCHERS, HUBNESS
 from ..search.queries import match
 from ._common import (HUBNESS_HELP, PluginOption, ProgressDisplay, console, print_failures, print_json,
                       registry_of)
@@ -81,8 +81,10 @@ def _print_listing(index_dir: str, as_json: bool) -> None:
               help="The index's model at another path (checked by its weights' sha256); with "
               "--sheets/--audio, the model they are indexed with (default: the registry's "
               "default model).")
-@click.option("--hubness", type=click.Choice(list(HUBNESS)), default="none", show_default=True,
-              help=HUBNESS_HELP)
+@click.option("--hubness", type=click.Choice([AUTO, *HUBNESS]), default=AUTO, show_default=True,
+              help=HUBNESS_HELP + f" auto: csls with {', '.join(AUTO_MATCHERS)} (measured to help "
+              "it; not the other matchers) where the index or the model's reference rows "
+              "allow, none otherwise.")
 @click.option("--list", "list_pieces", is_flag=True, help="List the index's pieces and stop.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
@@ -141,8 +143,8 @@ def command(ctx: click.Context, index_dir: str | None, sheets: tuple[str, ...],
         return
     modality = result["query_modality"]
     table = Table(title=f"{result['query']} ({modality}, {result['query_rows']} excerpts"
-                  f"{'' if modality == 'audio' else ' of the score'}) → {result['matcher']} on "
-                  f"{index_dir}")
+                  f"{'' if modality == 'audio' else ' of the score'}) → {result['matcher']}"
+                  f"{'' if result['hubness'] == 'none' else ' + ' + result['hubness']} on {index_dir}")
     for col in ("rank", "piece", "score", "from", "to"):
         table.add_column(col, justify="right" if col in ("rank", "score") else "left",
                          overflow="fold")

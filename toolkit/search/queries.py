@@ -27,7 +27,7 @@ from ..learn.modelfile import model_sheet_scale
 from ..errors import ParameterError
 from ..interfaces import Dataset
 from ..types import Match
-from .hubness import K as HUBNESS_K, search_space
+from .hubness import K as HUBNESS_K, resolve_hubness, search_space
 from .index import Index
 from .matching import make_matcher, matcher_params
 
@@ -400,7 +400,7 @@ def match(index: Index | str | os.PathLike, query: str, *, matcher: str = "dtw",
           systems: str | tuple[int, int] | None = None, dataset: str | os.PathLike | None = None,
           top: int = 10, report: str | os.PathLike | None = None,
           model: str | os.PathLike | None = None, page: int | None = None,
-          hubness: str = "none", registry: Registry | None = None) -> dict[str, Any]:
+          hubness: str = "auto", registry: Registry | None = None) -> dict[str, Any]:
     """``ast match``: make the query, rank the index's pieces, draw the report.
 
     Parameters
@@ -421,7 +421,10 @@ def match(index: Index | str | os.PathLike, query: str, *, matcher: str = "dtw",
     report : path or None
         Draw :func:`~ast_toolkit.search.report.match_report` to this PNG.
     hubness : str
-        As :func:`identify` takes it.
+        As :func:`identify` takes it, or ``auto`` (the default): ``csls`` with
+        ``dtw`` where the index or the model's reference rows allow it, ``none``
+        otherwise (:func:`~ast_toolkit.search.hubness.resolve_hubness`); the
+        result's ``hubness`` says which was used.
 
     Returns
     -------
@@ -443,13 +446,14 @@ def match(index: Index | str | os.PathLike, query: str, *, matcher: str = "dtw",
         systems = parse_systems(systems)
     q = make_query(idx, query, direction=direction, start=start, duration=duration,
                    systems=systems, dataset=dataset, model=model, page=page, registry=registry)
+    hubness = resolve_hubness(hubness, idx, q.modality, matcher, model, registry)
     matches, rows, fitted = identify(idx, q, matcher, top=top, prefilter=prefilter,
                                      params=per_matcher, hubness=hubness, model=model,
                                      registry=registry)
     result: dict[str, Any] = {
         "index": str(idx.folder), "query": q.label, "query_modality": q.modality,
-        "true_piece": q.piece, "matcher": fitted.name, "query_rows": int(len(q.embeddings)),
-        "results": rows}
+        "true_piece": q.piece, "matcher": fitted.name, "hubness": hubness,
+        "query_rows": int(len(q.embeddings)), "results": rows}
     if report is not None:
         from .report import match_report
 
