@@ -23,8 +23,9 @@ import numpy as np
 
 from ..catalog import Registry, resolve_model_dir
 from ..errors import IntegrityError, ParameterError
-from ..io import atomic_path, sha256
+from ..io import atomic_path
 from ..progress import Progress
+from .modelfile import WEIGHTS_FILE, model_fingerprint
 
 __all__ = ["REFERENCE_FILE", "REFERENCE_ROWS", "save_reference", "read_reference", "write_reference"]
 
@@ -66,7 +67,7 @@ def save_reference(model_dir: str | os.PathLike, sheet: np.ndarray, audio: np.nd
     path = model_dir / REFERENCE_FILE
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, **arrays, weights_sha256=np.array(sha256(model_dir / "weights.pt")),
+            np.savez(f, **arrays, weights_sha256=np.array(model_fingerprint(model_dir)),
                      source=np.array(source))
     return path
 
@@ -87,8 +88,8 @@ def read_reference(model_dir: str | os.PathLike) -> dict[str, Any] | None:
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
         raise IntegrityError(f"{path}: cannot read reference rows: {exc}; run `ast model "
                              f"reference {model_dir}` again") from None
-    if str(data["weights_sha256"]) != sha256(model_dir / "weights.pt"):
-        raise IntegrityError(f"{path}: made with other weights than {model_dir / 'weights.pt'}; "
+    if str(data["weights_sha256"]) != model_fingerprint(model_dir):
+        raise IntegrityError(f"{path}: made with other weights than {model_dir / WEIGHTS_FILE}; "
                              f"run `ast model reference {model_dir}` again")
     out: dict[str, Any] = {"source": str(data["source"])}
     for name in ("sheet", "audio"):
@@ -110,7 +111,7 @@ def write_reference(model: str | os.PathLike | None, datasets: list[str | os.Pat
     rendered with the ``msmd`` preset for MSMD-trained weights).
     """
     from ..evaluation.snippets import embed_pairs, evenly_spaced
-    from .modelfile import load_encoder, read_model_config
+    from .modelfile import load_encoder
     from .training import _open_training_data, _without
 
     folder = resolve_model_dir(model, registry)
@@ -135,7 +136,6 @@ def write_reference(model: str | os.PathLike | None, datasets: list[str | os.Pat
         raise ParameterError(f"{ds.root}: the {split} split has {len(table)} pairs; choose another "
                              "--split")
     emb = embed_pairs(encoder, ds, table, evenly_spaced(len(table), rows), progress=progress)
-    read_model_config(folder)  # still a finished model folder
     names = ", ".join(Path(d).name for d in datasets)
     return save_reference(folder, emb.sheet, emb.audio,
                           f"{len(emb.sheet)} pairs of the {split} split of {names}")

@@ -131,7 +131,6 @@ def resolve_hubness(hubness: str, index: Any, query_modality: str, matcher: str,
     """
     if hubness != AUTO:
         return hubness
-    from ..catalog import resolve_model_dir
     from ..learn.reference import REFERENCE_FILE
 
     if matcher.partition("+")[0] not in AUTO_MATCHERS:
@@ -140,9 +139,8 @@ def resolve_hubness(hubness: str, index: Any, query_modality: str, matcher: str,
         return "none"
     if index.has(query_modality):
         return "csls"
-    folder = resolve_model_dir(model or index.settings["model"]["folder"], registry)
     # a damaged or stale reference file is not skipped: reading it names the problem
-    return "csls" if (folder / REFERENCE_FILE).is_file() else "none"
+    return "csls" if (index.model_folder(model, registry) / REFERENCE_FILE).is_file() else "none"
 
 
 def search_space(index: Any, target: str, hubness: str = "none", k: int = K, *,

@@ -718,11 +718,12 @@ class Index:
         """
         from .hubness import neighbourhood
 
-        key = (modality, int(k), reference or not self.has("audio" if modality == "sheet" else "sheet"))
+        self._check_modality(modality)
+        other = "audio" if modality == "sheet" else "sheet"
+        reference = reference or not self.has(other)
+        key = (modality, int(k), reference)
         if key not in self._neighbourhoods:
-            self._check_modality(modality)
-            other = "audio" if modality == "sheet" else "sheet"
-            others = (self.reference(other, model, registry) if key[2] else self._array(other))
+            others = self.reference(other, model, registry) if reference else self._array(other)
             self._neighbourhoods[key] = neighbourhood(self._array(modality), others, k)
         return self._neighbourhoods[key]
 
@@ -731,11 +732,7 @@ class Index:
         """The index model's reference rows of ``modality`` (:mod:`ast_toolkit.learn.reference`)."""
         from ..learn.reference import read_reference
 
-        folder = resolve_model_dir(model or self.settings["model"]["folder"], registry)
-        if model_fingerprint(folder) != self.settings["model"]["sha256"]:
-            raise IntegrityError(
-                f"{folder / 'weights.pt'}: not the weights this index was made with "
-                f"({self.settings['model']['folder']}); its reference rows would not compare")
+        folder = self.model_folder(model, registry)
         ref = read_reference(folder)
         if ref is None:
             raise ParameterError(
@@ -817,9 +814,15 @@ class Index:
     def load_encoder(self, model: str | os.PathLike | None = None,
                      registry: Registry | None = None) -> tuple[Any, dict[str, Any]]:
         """The model that made the index (or ``model``, if it is the same one)."""
+        return load_encoder(self.model_folder(model, registry), registry)
+
+    def model_folder(self, model: str | os.PathLike | None = None,
+                     registry: Registry | None = None) -> Path:
+        """The folder of the model that made the index: where the index says, or
+        ``model`` (a path or registered name), checked by its weights' sha256."""
         folder = resolve_model_dir(model or self.settings["model"]["folder"], registry)
         if model_fingerprint(folder) != self.settings["model"]["sha256"]:
             raise IntegrityError(
                 f"{folder / 'weights.pt'}: not the weights this index was made with "
                 f"({self.settings['model']['folder']}); its embeddings would not compare")
-        return load_encoder(folder, registry)
+        return folder
