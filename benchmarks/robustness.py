@@ -281,7 +281,9 @@ def main() -> None:
             both = Joined([collections[key], recordings])
             # one index per weights and row: a model name's variants (NAME+csls) share it
             out = work / "indexes" / f"{model_name.split('+')[0]}-{row}"
-            build_index(model, out, dataset=both, split="all", overwrite=True)
+            report = build_index(model, out, dataset=both, split="all", overwrite=True)
+            for f in report.failed:  # named in the row: a refused file ranks its query last
+                print(f"  {model_name} {row}: not indexed {f['piece']}: {f['reason']}", flush=True)
             idx = Index(out)
             a2s = piece_rank_map(idx, {rec[p]: page[p] for p in ids}, "audio", args.matcher,
                                  args.hubness)
@@ -289,7 +291,9 @@ def main() -> None:
                                  args.hubness)
             entry = {"model": model_name, "row": row, "label": LABELS[row],
                      "a2s": summary(list(a2s.values())), "s2a": summary(list(s2a.values())),
-                     "candidates": len(ids)}
+                     "candidates": len(ids),
+                     "not_indexed": [{"piece": f["piece"], "reason": f["reason"]}
+                                     for f in report.failed]}
             print(json.dumps(entry), flush=True)
             # each piece's rank both ways, by piece id (what a row's MRR is made of)
             entry["ranks"] = {"a2s": {p: a2s[rec[p]] for p in ids if rec[p] in a2s},
