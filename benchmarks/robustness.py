@@ -304,6 +304,11 @@ def main() -> None:
     result["seconds"] = {**(earlier_s if isinstance(earlier_s, dict) else {}),
                          **{name: took for name in models}}
     print("\n" + table(result, rows))
+    # rows by model, then in the table's order, however many runs added them
+    order = {name: i for i, name in enumerate(result["models"])}
+    result["rows"].sort(key=lambda r: (order.get(r["model"], len(order)),
+                                       list(LABELS).index(r["row"]) if r["row"] in LABELS
+                                       else len(LABELS)))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=1))
 
