@@ -765,7 +765,7 @@ def resolve_model_dir(name_or_path: str | os.PathLike | None,
     >>> resolve_model_dir("no-such-model", load_registry(env=False))
     Traceback (most recent call last):
     ...
-    ast_toolkit.errors.UnknownEntryError: unknown model 'no-such-model'; Known: ast-attention, ast-cnn (or give a model folder)
+    ast_toolkit.errors.UnknownEntryError: unknown model 'no-such-model'; Known: ast-attention, ast-cnn, ast-cnn-84 (or give a model folder)
     """
     if name_or_path is None:
         if registry is None:
