@@ -282,7 +282,8 @@ def main() -> None:
             # one index per weights and row: a model name's variants (NAME+csls) share it
             out = work / "indexes" / f"{model_name.split('+')[0]}-{row}"
             report = build_index(model, out, dataset=both, split="all", overwrite=True)
-            for f in report.failed:  # named in the row: a refused file ranks its query last
+            # named in the row: a refused recording has no A2S query and ranks last in S2A
+            for f in report.failed:
                 print(f"  {model_name} {row}: not indexed {f['piece']}: {f['reason']}", flush=True)
             idx = Index(out)
             a2s = piece_rank_map(idx, {rec[p]: page[p] for p in ids}, "audio", args.matcher,
@@ -292,8 +293,7 @@ def main() -> None:
             entry = {"model": model_name, "row": row, "label": LABELS[row],
                      "a2s": summary(list(a2s.values())), "s2a": summary(list(s2a.values())),
                      "candidates": len(ids),
-                     "not_indexed": [{"piece": f["piece"], "reason": f["reason"]}
-                                     for f in report.failed]}
+                     "not_indexed": report.failed}
             print(json.dumps(entry), flush=True)
             # each piece's rank both ways, by piece id (what a row's MRR is made of)
             entry["ranks"] = {"a2s": {p: a2s[rec[p]] for p in ids if rec[p] in a2s},
@@ -306,9 +306,9 @@ def main() -> None:
     print("\n" + table(result, rows))
     # rows by model, then in the table's order, however many runs added them
     order = {name: i for i, name in enumerate(result["models"])}
+    position = {row: i for i, row in enumerate(LABELS)}
     result["rows"].sort(key=lambda r: (order.get(r["model"], len(order)),
-                                       list(LABELS).index(r["row"]) if r["row"] in LABELS
-                                       else len(LABELS)))
+                                       position.get(r["row"], len(position))))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=1))
 
